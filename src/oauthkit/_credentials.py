@@ -1,0 +1,649 @@
+"""Credentials: token state, expiry, the refresh policy, ``apply(headers)`` and JSON.
+
+One class per kind of credentials, with the classic constructor and attributes. The one
+place that mutates a credentials object is :meth:`OAuth2Credentials._adopt` (a refresh or
+a fresher copy from the store); everything else reads.
+
+Concurrency: one refresh at a time per object. Threads serialise on a lock and re-check
+after acquiring it; asyncio tasks on one loop share one in-flight refresh. So N callers on
+expired credentials cause exactly one token request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import datetime
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from oauthkit import _drivers
+from oauthkit._clock import SYSTEM_CLOCK, Clock, utc
+from oauthkit._errors import (
+    AccessTokenCredentialsError,
+    ConfigurationError,
+    HttpAccessTokenRefreshError,
+    InvalidGrantError,
+    InvalidResponseError,
+    OAuthError,
+    RefreshError,
+    TokenRevokeError,
+    in_context,
+)
+from oauthkit._flows import RetryPolicy, revoke_flow, token_flow
+from oauthkit._models import Request, Token
+from oauthkit._protocol import rfc6749, rfc6750, rfc7009
+from oauthkit._redact import fingerprint
+
+__all__ = [
+    "EXPIRY_FORMAT",
+    "GOOGLE_AUTH_URI",
+    "GOOGLE_DEVICE_URI",
+    "GOOGLE_REVOKE_URI",
+    "GOOGLE_TOKEN_INFO_URI",
+    "GOOGLE_TOKEN_URI",
+    "AccessTokenCredentials",
+    "AccessTokenInfo",
+    "Credentials",
+    "OAuth2Credentials",
+    "Storage",
+    "scopes_to_string",
+    "string_to_scopes",
+]
+
+logger = logging.getLogger("oauthkit")
+
+GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_DEVICE_URI = "https://oauth2.googleapis.com/device/code"
+GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+GOOGLE_TOKEN_INFO_URI = "https://oauth2.googleapis.com/tokeninfo"
+
+EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""How the classic JSON writes ``token_expiry`` (UTC)."""
+
+DEFAULT_REFRESH_MARGIN = datetime.timedelta(seconds=60)
+DEFAULT_RETRY = RetryPolicy()
+
+AccessTokenInfo = collections.namedtuple("AccessTokenInfo", ["access_token", "expires_in"])
+"""(classic) An access token and the seconds it has left (``None`` when unknown)."""
+
+C = TypeVar("C", bound="Credentials")
+
+
+def string_to_scopes(scopes: str | Iterable[str] | None) -> list[str]:
+    """Scopes as a list, from a space-delimited string or an iterable (classic helper)."""
+    if not scopes:
+        return []
+    if isinstance(scopes, str):
+        return scopes.split()
+    return list(scopes)
+
+
+def scopes_to_string(scopes: str | Iterable[str] | None) -> str:
+    """Scopes as one space-delimited string (RFC 6749 §3.3)."""
+    return rfc6749.scopes_to_string(scopes) or ""
+
+
+class Storage(Protocol):
+    """What credentials need of a store (the classic ``oauthkit.client.Storage`` API)."""
+
+    def acquire_lock(self) -> None: ...
+    def release_lock(self) -> None: ...
+    def locked_get(self) -> Credentials | None: ...
+    def locked_put(self, credentials: Credentials) -> None: ...
+    def delete(self) -> None: ...
+
+
+# --- the closed registry of credential types for new_from_json ----------------------------
+
+_TYPES: dict[str, type[Credentials]] = {}
+_KNOWN_MODULES = frozenset(
+    {
+        "oauthkit.client",
+        "oauthkit.service_account",
+        "oauth2client.client",
+        "oauth2client.service_account",
+        "oauth2client.contrib.gce",
+        "oauth2client.googleapiclient.oauth2client.client",
+    }
+)
+
+
+def _register(cls: type[C]) -> type[C]:
+    _TYPES[cls.__name__] = cls
+    return cls
+
+
+class Credentials:
+    """Base of all credentials (classic API): ``authorize``, ``refresh``, ``revoke``,
+    ``apply``, ``to_json`` and ``new_from_json``."""
+
+    NON_SERIALIZED_MEMBERS: ClassVar[frozenset[str]] = frozenset({"store"})
+    _public_module: ClassVar[str] = "oauthkit.client"
+
+    def authorize(self, http: Any) -> Any:
+        """Attach these credentials to ``http`` (an ``httplib2.Http``, ``requests.Session``,
+        ``httpx.Client`` or ``httpx.AsyncClient``) and return it.
+
+        Every request then carries ``Authorization: Bearer``; the token is refreshed ahead of
+        expiry and once after a 401, and the request replayed.
+        """
+        return _drivers.authorize(self, http)
+
+    def refresh(self, http: Any = None) -> None:
+        raise NotImplementedError
+
+    def revoke(self, http: Any = None) -> None:
+        raise NotImplementedError
+
+    def apply(self, headers: MutableMapping[str, str]) -> None:
+        raise NotImplementedError
+
+    def _to_json(self, strip: Iterable[str], to_serialize: Mapping[str, Any] | None = None) -> str:
+        data = dict(self.__dict__ if to_serialize is None else to_serialize)
+        for member in strip:
+            data.pop(member, None)
+        for key in [k for k in data if k.startswith("_")]:
+            del data[key]
+        expiry = data.get("token_expiry")
+        if isinstance(expiry, datetime.datetime):
+            data["token_expiry"] = utc(expiry).strftime(EXPIRY_FORMAT)
+        data["_class"] = type(self).__name__
+        data["_module"] = self._public_module
+        for key, value in list(data.items()):
+            if isinstance(value, bytes):
+                data[key] = value.decode("utf-8")
+            elif isinstance(value, (set, frozenset)):
+                data[key] = sorted(value)
+        return json.dumps(data)
+
+    def to_json(self) -> str:
+        """The credentials as JSON, in the format oauth2client wrote (``_class``,
+        ``_module`` and the attributes), so either library can read it."""
+        return self._to_json(self.NON_SERIALIZED_MEMBERS)
+
+    @classmethod
+    def new_from_json(cls, json_data: str | bytes) -> Credentials:
+        """Credentials from :meth:`to_json` output, including JSON oauth2client wrote.
+
+        The type is looked up by name in a closed registry of oauthkit's credential
+        classes; nothing named in the data is ever imported. Raises
+        :class:`ConfigurationError` (a ``ValueError``) for anything else.
+        """
+        data = _load_json(json_data)
+        module, name = data.get("_module"), data.get("_class")
+        if module not in _KNOWN_MODULES or not isinstance(name, str) or name not in _TYPES:
+            raise ConfigurationError(
+                f"unknown credentials type {str(module)[:60]}.{str(name)[:60]}",
+                error="unknown_credentials_type",
+            )
+        return _TYPES[name].from_json(data)
+
+    @classmethod
+    def from_json(cls, json_data: str | bytes | Mapping[str, Any]) -> Credentials:
+        return cls()
+
+
+def _load_json(json_data: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(json_data, Mapping):
+        return dict(json_data)
+    try:
+        text = json_data.decode("utf-8") if isinstance(json_data, bytes) else json_data
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError, TypeError):
+        raise ConfigurationError(
+            "credentials JSON is corrupt", error="corrupt_credentials"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigurationError("credentials JSON is not an object", error="corrupt_credentials")
+    return data
+
+
+def _parse_expiry(value: Any) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        return utc(value)
+    if not isinstance(value, str) or not value:
+        return None
+    for fmt in (EXPIRY_FORMAT, "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.datetime.strptime(value, fmt).replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _jwt_payload(jwt: str | None) -> dict[str, Any] | None:
+    """The payload of a JWT, decoded but NOT verified (the classic ``id_token`` attribute)."""
+    if not jwt:
+        return None
+    parts = jwt.split(".")
+    if len(parts) != 3:
+        raise InvalidResponseError("id_token is not a JWT")
+    try:
+        payload = parts[1] + "=" * (-len(parts[1]) % 4)
+        data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidResponseError("id_token payload is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidResponseError("id_token payload is not a JSON object")
+    return data
+
+
+@_register
+class OAuth2Credentials(Credentials):
+    """Credentials for a user's grant: an access token, usually a refresh token, and what is
+    needed to refresh it (classic constructor; normally built by a flow).
+
+    ``token_expiry`` is timezone-aware UTC; a naive value is read as UTC (the classic
+    format). Keyword-only extras: ``token_endpoint_auth_method`` (``client_secret_basic``
+    by default when there is a secret, ``client_secret_post`` or ``none``), ``clock``,
+    ``refresh_margin`` (refresh this long before expiry; capped at half the token's
+    lifetime when that is known) and ``retry`` (backoff for 5xx, 429 and network errors).
+    """
+
+    def __init__(
+        self,
+        access_token: str | None,
+        client_id: str | None,
+        client_secret: str | None,
+        refresh_token: str | None,
+        token_expiry: datetime.datetime | None,
+        token_uri: str | None,
+        user_agent: str | None,
+        revoke_uri: str | None = None,
+        id_token: Mapping[str, Any] | None = None,
+        token_response: Mapping[str, Any] | None = None,
+        scopes: str | Iterable[str] | None = None,
+        token_info_uri: str | None = None,
+        id_token_jwt: str | None = None,
+        *,
+        token_endpoint_auth_method: str | None = None,
+        clock: Clock | None = None,
+        refresh_margin: datetime.timedelta = DEFAULT_REFRESH_MARGIN,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        self.access_token = access_token
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.refresh_token = refresh_token
+        self.store: Storage | None = None
+        self.token_expiry = utc(token_expiry) if token_expiry else None
+        self.token_uri = token_uri
+        self.user_agent = user_agent
+        self.revoke_uri = revoke_uri
+        self.id_token = dict(id_token) if id_token is not None else None
+        self.id_token_jwt = id_token_jwt
+        self.token_response = dict(token_response) if token_response is not None else None
+        self.scopes: set[str] = set(string_to_scopes(scopes))
+        self.token_info_uri = token_info_uri
+        self.token_endpoint_auth_method = token_endpoint_auth_method
+        self.invalid = False
+        self._clock: Clock = clock or SYSTEM_CLOCK
+        self._refresh_margin = refresh_margin
+        self._retry = retry
+        self._lifetime: datetime.timedelta | None = None
+        self._lock = threading.Lock()
+        self._inflight: asyncio.Future[None] | None = None
+
+    # --- pickling and repr: no locks, no store, no secrets --------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for key in ("store", "_lock", "_inflight"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.store = None
+        self._lock = threading.Lock()
+        self._inflight = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} client_id={self.client_id!r} "
+            f"scopes={sorted(self.scopes)!r} expiry={self.token_expiry!s} "
+            f"access_token={fingerprint(self.access_token)} invalid={self.invalid}>"
+        )
+
+    # --- JSON ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_json(cls, json_data: str | bytes | Mapping[str, Any]) -> OAuth2Credentials:
+        """Credentials from :meth:`to_json` output (or oauth2client's)."""
+        data = _load_json(json_data)
+        try:
+            creds = cls(
+                data["access_token"],
+                data["client_id"],
+                data["client_secret"],
+                data["refresh_token"],
+                _parse_expiry(data.get("token_expiry")),
+                data["token_uri"],
+                data["user_agent"],
+                revoke_uri=data.get("revoke_uri"),
+                id_token=data.get("id_token"),
+                id_token_jwt=data.get("id_token_jwt"),
+                token_response=data.get("token_response"),
+                scopes=data.get("scopes"),
+                token_info_uri=data.get("token_info_uri"),
+                token_endpoint_auth_method=data.get("token_endpoint_auth_method"),
+            )
+        except KeyError as exc:
+            raise ConfigurationError(
+                f"credentials JSON lacks {exc.args[0]!r}", error="corrupt_credentials"
+            ) from None
+        creds.invalid = bool(data.get("invalid", False))
+        return creds
+
+    # --- classic state -------------------------------------------------------------------
+
+    def set_store(self, store: Storage | None) -> None:
+        """Bind a store: the credentials write themselves back after every refresh (under the
+        store's lock, adopting a fresher token another process saved) and delete themselves
+        from it on revoke."""
+        self.store = store
+
+    @property
+    def access_token_expired(self) -> bool:
+        """True if the access token is past its expiry (or the credentials are invalid)."""
+        if self.invalid:
+            return True
+        if self.token_expiry is None:
+            return False
+        return self._clock.now() >= self.token_expiry
+
+    def _expires_in(self) -> int | None:
+        if self.token_expiry is None:
+            return None
+        left = (self.token_expiry - self._clock.now()).total_seconds()
+        return max(0, int(left))
+
+    def _needs_refresh(self) -> bool:
+        if not self.access_token or self.invalid:
+            return True
+        if self.token_expiry is None:
+            return False
+        margin = self._refresh_margin
+        if self._lifetime is not None:
+            margin = min(margin, self._lifetime / 2)
+        return self._clock.now() >= self.token_expiry - margin
+
+    def has_scopes(self, scopes: str | Iterable[str]) -> bool:
+        """Whether the credentials hold every scope in ``scopes``."""
+        return set(string_to_scopes(scopes)).issubset(self.scopes)
+
+    def apply(self, headers: MutableMapping[str, str]) -> None:
+        """Add ``Authorization: Bearer <token>`` to ``headers`` (RFC 6750 §2.1)."""
+        if not self.access_token:
+            raise ConfigurationError("these credentials hold no access token yet")
+        headers["Authorization"] = rfc6750.authorization_header(self.access_token)
+
+    def _client_auth(self) -> rfc6749.ClientAuth | None:
+        if not self.client_id:
+            return None
+        return rfc6749.ClientAuth(
+            self.client_id, self.client_secret, self.token_endpoint_auth_method
+        )
+
+    # --- getting a valid token (single-flight) --------------------------------------------
+
+    def get_access_token(self, http: Any = None) -> AccessTokenInfo:
+        """A valid access token and its remaining lifetime, refreshing first if the token is
+        missing, expired or within the refresh margin. Concurrent callers share one refresh."""
+        if self._needs_refresh():
+            with self._lock:
+                if self._needs_refresh():
+                    self._refresh(http)
+        return AccessTokenInfo(access_token=self.access_token, expires_in=self._expires_in())
+
+    def refresh(self, http: Any = None) -> None:
+        """Refresh the access token now (classic). ``http`` is any supported HTTP client;
+        ``None`` uses the default transport."""
+        with self._lock:
+            self._refresh(http)
+
+    def refresh_if_token(self, used_token: str | None, http: Any = None) -> None:
+        """Refresh because a resource server refused ``used_token`` (a 401) — unless another
+        caller has already replaced it, in which case the new token is used as it is."""
+        with self._lock:
+            if self.access_token == used_token or self.invalid:
+                self._refresh(http)
+
+    async def async_get_access_token(self, client: Any = None) -> AccessTokenInfo:
+        """:meth:`get_access_token` for asyncio (``client``: an ``httpx.AsyncClient`` or
+        ``None``). Tasks on one loop share one refresh."""
+        if self._needs_refresh():
+            await self._async_single_flight(client, None)
+        return AccessTokenInfo(access_token=self.access_token, expires_in=self._expires_in())
+
+    async def async_refresh_if_token(self, used_token: str | None, client: Any = None) -> None:
+        if self.access_token == used_token or self.invalid:
+            await self._async_single_flight(client, used_token)
+
+    async def _async_single_flight(self, client: Any, used_token: str | None) -> None:
+        loop = asyncio.get_running_loop()
+        inflight = self._inflight
+        if inflight is not None and inflight.get_loop() is loop:
+            await asyncio.shield(inflight)
+            return
+        future: asyncio.Future[None] = loop.create_future()
+        self._inflight = future
+        try:
+            transport = _drivers.to_async_transport(client)
+            token = await _drivers.run_async(self._refresh_flow(), transport)
+        except OAuthError as exc:
+            err = self._refresh_failed(exc, locked=False)
+            future.set_exception(err)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise err from exc.__cause__
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        else:
+            self._adopt_token(token)
+            if self.store is not None:
+                await asyncio.to_thread(self._persist, False)
+            future.set_result(None)
+        finally:
+            self._inflight = None
+
+    # --- the refresh itself ---------------------------------------------------------------
+
+    def _refresh_flow(self) -> _drivers.Flow[Token]:
+        if not self.refresh_token:
+            raise HttpAccessTokenRefreshError(
+                "these credentials have no refresh token; authorize again",
+                error="no_refresh_token",
+            )
+        token_uri = rfc6749.require_secure_endpoint(self.token_uri or "", "token_uri")
+        client = self._client_auth()
+        if client is None:
+            raise ConfigurationError("refreshing needs a client_id")
+        refresh_token = self.refresh_token
+
+        def make_request() -> Request:
+            extra = {"user-agent": self.user_agent} if self.user_agent else None
+            return rfc6749.refresh_request(token_uri, refresh_token, client, None, extra)
+
+        return token_flow(make_request, self._clock, self._retry)
+
+    def _refresh(self, http: Any) -> None:
+        """Refresh under the store's lock when there is a store (classic protocol: lock,
+        re-read, adopt a fresher token another process saved, else refresh and save)."""
+        store = self.store
+        if store is None:
+            self._do_refresh_request(http)
+            return
+        store.acquire_lock()
+        try:
+            stored = store.locked_get()
+            if (
+                isinstance(stored, OAuth2Credentials)
+                and not stored.invalid
+                and stored.access_token
+                and stored.access_token != self.access_token
+                and not stored._needs_refresh()
+            ):
+                self._adopt(stored)
+            else:
+                self._do_refresh_request(http)
+        finally:
+            store.release_lock()
+
+    def _do_refresh_request(self, http: Any) -> None:
+        logger.debug("refreshing access token for client %s", self.client_id)
+        try:
+            flow = self._refresh_flow()
+            token = _drivers.run(flow, _drivers.to_transport(http), self._clock)
+        except OAuthError as exc:
+            raise self._refresh_failed(exc) from exc.__cause__
+        self._adopt_token(token)
+        self._persist()
+
+    def _refresh_failed(self, exc: OAuthError, locked: bool = True) -> OAuthError:
+        if isinstance(exc, InvalidGrantError):
+            self.invalid = True
+            logger.info("refresh token rejected (invalid_grant): the user must authorize again")
+            self._persist(locked)
+        if isinstance(exc, (ConfigurationError, RefreshError)):
+            return exc
+        return in_context(exc, HttpAccessTokenRefreshError)
+
+    def _persist(self, locked: bool = True) -> None:
+        """Write the credentials back to their store; ``locked`` says the caller already
+        holds the store's lock."""
+        store = self.store
+        if store is None:
+            return
+        if locked:
+            store.locked_put(self)
+            return
+        store.acquire_lock()
+        try:
+            store.locked_put(self)
+        finally:
+            store.release_lock()
+
+    def _adopt_token(self, token: Token) -> None:
+        """Take a fresh token response: the one place a refresh mutates the credentials."""
+        self.token_response = dict(token.raw)
+        self.access_token = token.access_token
+        if token.refresh_token:  # RFC 6749 §6: absent means "keep the one you have"
+            self.refresh_token = token.refresh_token
+        self.token_expiry = token.expires_at
+        self._lifetime = (
+            token.expires_at - self._clock.now() if token.expires_at is not None else None
+        )
+        if token.scope is not None:
+            self.scopes = set(token.scope)
+        if token.id_token:
+            self.id_token = _jwt_payload(token.id_token)
+            self.id_token_jwt = token.id_token
+        self.invalid = False
+
+    def _adopt(self, other: OAuth2Credentials) -> None:
+        self.access_token = other.access_token
+        self.refresh_token = other.refresh_token
+        self.token_expiry = other.token_expiry
+        self.token_response = other.token_response
+        self.id_token = other.id_token
+        self.id_token_jwt = other.id_token_jwt
+        if other.scopes:
+            self.scopes = set(other.scopes)
+        self.invalid = other.invalid
+
+    # --- revoke and scopes ------------------------------------------------------------------
+
+    def revoke(self, http: Any = None) -> None:
+        """Revoke the grant (RFC 7009): the refresh token if there is one (which revokes its
+        access tokens too), else the access token.
+
+        Locally the credentials become ``invalid`` and are deleted from their store whatever
+        the server answers; a failure is then raised as :class:`TokenRevokeError`.
+        """
+        token = self.refresh_token or self.access_token
+        hint = "refresh_token" if self.refresh_token else "access_token"
+        failure: OAuthError | None = None
+        try:
+            if not token:
+                raise ConfigurationError("there is no token to revoke")
+            uri = rfc6749.require_secure_endpoint(self.revoke_uri or "", "revoke_uri")
+            client = self._client_auth()
+
+            def make_request() -> Request:
+                return rfc7009.revocation_request(uri, token, hint, client)
+
+            _drivers.run(
+                revoke_flow(make_request, self._retry), _drivers.to_transport(http), self._clock
+            )
+        except OAuthError as exc:
+            failure = exc
+        self.invalid = True
+        if self.store is not None:
+            self.store.delete()
+        if failure is not None:
+            if isinstance(failure, ConfigurationError):
+                raise failure
+            raise in_context(failure, TokenRevokeError) from failure.__cause__
+
+    def retrieve_scopes(self, http: Any = None) -> set[str]:
+        """Ask the server which scopes the access token holds and return them.
+
+        ``token_info_uri`` is Google's tokeninfo endpoint (the token is sent in a POST body,
+        never in the URL) or an RFC 7662 introspection endpoint (client authenticated)."""
+        uri = rfc6749.require_secure_endpoint(self.token_info_uri or "", "token_info_uri")
+        token = self.get_access_token(http).access_token
+        google = uri.startswith(GOOGLE_TOKEN_INFO_URI)
+        form = {"access_token": token} if google else {"token": token}
+        client = None if google else self._client_auth()
+        request = rfc6749.token_request(uri, form, client)
+        response = _drivers.to_transport(http).send(request)
+        if response.status != 200:
+            raise rfc6749.parse_error_body(response, "token info")
+        data = rfc6749.parse_json_object(response, "token info")
+        scope = data.get("scope")
+        if not isinstance(scope, str):
+            raise InvalidResponseError("the token info response has no scope")
+        self.scopes = set(scope.split())
+        return set(self.scopes)
+
+
+@_register
+class AccessTokenCredentials(OAuth2Credentials):
+    """Credentials holding only an access token obtained some other way (classic). They
+    cannot refresh: when the token is refused, :class:`AccessTokenCredentialsError`."""
+
+    def __init__(
+        self, access_token: str, user_agent: str | None = None, revoke_uri: str | None = None
+    ) -> None:
+        super().__init__(
+            access_token, None, None, None, None, None, user_agent, revoke_uri=revoke_uri
+        )
+
+    @classmethod
+    def from_json(cls, json_data: str | bytes | Mapping[str, Any]) -> AccessTokenCredentials:
+        data = _load_json(json_data)
+        token = data.get("access_token")
+        if not isinstance(token, str):
+            raise ConfigurationError("credentials JSON lacks 'access_token'")
+        creds = cls(token, data.get("user_agent"), data.get("revoke_uri"))
+        creds.invalid = bool(data.get("invalid", False))
+        return creds
+
+    def _refresh_flow(self) -> _drivers.Flow[Token]:
+        raise AccessTokenCredentialsError(
+            "the access token is expired or invalid and cannot be refreshed"
+        )
+
+    def _do_refresh_request(self, http: Any) -> None:
+        self._refresh_flow()
+
+    def _refresh(self, http: Any) -> None:
+        self._refresh_flow()

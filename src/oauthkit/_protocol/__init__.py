@@ -1,0 +1,1 @@
+"""The protocol core: one module per RFC, pure functions over plain values, no I/O."""

@@ -1,0 +1,595 @@
+"""The authorization-code flow for web and installed apps (classic ``OAuth2WebServerFlow``).
+
+Secure by default: PKCE ``S256`` on every flow (RFC 7636; RFC 9700 §2.1.1), a fresh
+``state`` bound to the flow and compared in constant time (RFC 6749 §10.12), ``iss``
+checked when the server sends it (RFC 9207), a ``nonce`` when ``openid`` is requested,
+repeated parameters refused (RFC 6749 §3.1), https endpoints except on loopback.
+
+A flow is a plain object: it pickles (the classic way to keep it between the two steps)
+and round-trips through JSON (:meth:`to_json`, :meth:`from_json`) for apps that must not
+unpickle session data.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from oauthkit import _drivers, clientsecrets
+from oauthkit._clock import SYSTEM_CLOCK, Clock
+from oauthkit._credentials import (
+    GOOGLE_AUTH_URI,
+    GOOGLE_DEVICE_URI,
+    GOOGLE_REVOKE_URI,
+    GOOGLE_TOKEN_INFO_URI,
+    GOOGLE_TOKEN_URI,
+    OAuth2Credentials,
+    _jwt_payload,
+    string_to_scopes,
+)
+from oauthkit._errors import (
+    AuthorizationError,
+    ConfigurationError,
+    FlowExchangeError,
+    IdTokenError,
+    OAuthError,
+    UnknownClientSecretsFlowError,
+    in_context,
+)
+from oauthkit._flows import token_flow
+from oauthkit._models import Request
+from oauthkit._protocol import rfc6749, rfc7636, rfc8628, rfc9207
+
+__all__ = [
+    "DeviceFlowInfo",
+    "Flow",
+    "OAuth2WebServerFlow",
+    "credentials_from_clientsecrets_and_code",
+    "credentials_from_code",
+    "flow_from_clientsecrets",
+]
+
+logger = logging.getLogger("oauthkit")
+
+# Keyword arguments of OAuth2WebServerFlow that configure oauthkit itself; every other
+# extra keyword becomes an authorization request parameter (classic behaviour).
+_OPTIONS = (
+    "issuer",
+    "token_endpoint_auth_method",
+    "allow_insecure_redirect",
+    "require_iss",
+    "clock",
+)
+
+_JSON_FIELDS = (
+    "client_id",
+    "scope",
+    "redirect_uri",
+    "user_agent",
+    "auth_uri",
+    "token_uri",
+    "revoke_uri",
+    "login_hint",
+    "device_uri",
+    "token_info_uri",
+    "authorization_header",
+    "params",
+    "pkce",
+    "code_verifier",
+    "state",
+    "nonce",
+    "issuer",
+    "token_endpoint_auth_method",
+    "allow_insecure_redirect",
+    "require_iss",
+)
+
+
+class DeviceFlowInfo(
+    collections.namedtuple(
+        "DeviceFlowInfo",
+        ("device_code", "user_code", "interval", "verification_url", "user_code_expiry"),
+    )
+):
+    """(classic) What the device authorization endpoint answered (RFC 8628 §3.2)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:  # the device code is a bearer secret until used
+        return (
+            f"DeviceFlowInfo(user_code={self.user_code!r}, "
+            f"verification_url={self.verification_url!r})"
+        )
+
+
+class Flow:
+    """Base class of flows (classic)."""
+
+
+def _is_google(uri: str) -> bool:
+    return (urlsplit(uri).hostname or "").endswith("accounts.google.com")
+
+
+def _redirect_params(code: Any) -> dict[str, str]:
+    """Parameters of an authorization response given as a mapping (a dict, Django's
+    QueryDict, Werkzeug's MultiDict) or a full redirect URL. Repeats are refused."""
+    if isinstance(code, str):
+        return rfc6749.query_params(urlsplit(code).query)
+    out: dict[str, str] = {}
+    getlist = getattr(code, "getlist", None)
+    for key in list(code.keys()):
+        values: Any = getlist(key) if callable(getlist) else code[key]
+        if isinstance(values, (list, tuple)):
+            if len(values) != 1:
+                raise AuthorizationError(
+                    f"parameter {str(key)[:40]!r} appears more than once in the authorization "
+                    "response",
+                    error="invalid_authorization_response",
+                )
+            values = values[0]
+        if isinstance(values, bytes):
+            values = values.decode("utf-8", "replace")
+        out[str(key)] = str(values)
+    return out
+
+
+def _looks_like_redirect_url(code: str) -> bool:
+    return code.startswith(("http://", "https://")) and "?" in code
+
+
+class OAuth2WebServerFlow(Flow):
+    """The authorization-code flow, for web servers and installed apps alike.
+
+    ``scope`` is a string or a list. Endpoints default to Google's; pass ``auth_uri`` and
+    ``token_uri`` (and ``revoke_uri``) for any other provider. Extra keyword arguments are
+    sent as authorization request parameters (``prompt='consent'``, ``access_type=...``;
+    a value of ``None`` removes a default), except these, which configure the flow:
+
+    - ``issuer``: the authorization server's issuer identifier; the ``iss`` of the
+      authorization response must equal it (RFC 9207);
+    - ``require_iss``: refuse responses without ``iss`` (the server's metadata says
+      ``authorization_response_iss_parameter_supported``);
+    - ``token_endpoint_auth_method``: ``client_secret_basic`` (default with a secret),
+      ``client_secret_post`` or ``none``;
+    - ``allow_insecure_redirect``: allow an ``http`` redirect URI on a non-loopback host
+      (local development only);
+    - ``clock``: an injected clock (tests).
+
+    ``pkce`` is on by default (``S256``); ``pkce=False`` is for providers that reject it.
+    ``authorization_header`` (classic) is sent as the token request's Authorization header
+    instead of the client's own authentication.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str | None = None,
+        scope: str | Iterable[str] | None = None,
+        redirect_uri: str | None = None,
+        user_agent: str | None = None,
+        auth_uri: str = GOOGLE_AUTH_URI,
+        token_uri: str = GOOGLE_TOKEN_URI,
+        revoke_uri: str | None = GOOGLE_REVOKE_URI,
+        login_hint: str | None = None,
+        device_uri: str | None = GOOGLE_DEVICE_URI,
+        token_info_uri: str | None = GOOGLE_TOKEN_INFO_URI,
+        authorization_header: str | None = None,
+        pkce: bool | None = True,
+        code_verifier: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if scope is None:
+            raise ConfigurationError("The value of scope must not be None")
+        if not isinstance(client_id, str) or not client_id:
+            raise ConfigurationError("client_id is missing")
+        options = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scope = rfc6749.scopes_to_string(string_to_scopes(scope)) or ""
+        self.redirect_uri = redirect_uri
+        self.login_hint = login_hint
+        self.user_agent = user_agent
+        self.auth_uri = rfc6749.require_secure_endpoint(auth_uri, "auth_uri")
+        self.token_uri = rfc6749.require_secure_endpoint(token_uri, "token_uri")
+        self.revoke_uri = revoke_uri
+        self.device_uri = device_uri
+        self.token_info_uri = token_info_uri
+        self.authorization_header = authorization_header
+        self.pkce = pkce is not False
+        self.code_verifier = (
+            rfc7636.validate_code_verifier(code_verifier) if code_verifier else None
+        )
+        self.issuer: str | None = options.get("issuer")
+        self.require_iss = bool(options.get("require_iss", False))
+        self.token_endpoint_auth_method: str | None = options.get("token_endpoint_auth_method")
+        self.allow_insecure_redirect = bool(options.get("allow_insecure_redirect", False))
+        self.state: str | None = None
+        self.nonce: str | None = None
+        self._clock: Clock = options.get("clock") or SYSTEM_CLOCK
+        self.params = self._initial_params(kwargs)
+        # fail now, not at the token endpoint, if the client cannot authenticate as told
+        self._client_auth()
+
+    def _initial_params(self, kwargs: dict[str, Any]) -> dict[str, str]:
+        params: dict[str, Any] = {"response_type": "code"}
+        if _is_google(self.auth_uri):
+            params["access_type"] = "offline"
+        params.update(kwargs)
+        approval = params.pop("approval_prompt", None)
+        if approval == "force":
+            params["prompt"] = "consent"
+        return {k: str(v) for k, v in params.items() if v is not None}
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} client_id={self.client_id!r} scope={self.scope!r} "
+            f"auth_uri={self.auth_uri!r} pkce={self.pkce}>"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_clock", SYSTEM_CLOCK)
+        self.__dict__.update(state)
+
+    def _client_auth(self) -> rfc6749.ClientAuth:
+        method = self.token_endpoint_auth_method
+        if method is None and not self.client_secret:
+            method = "none"
+        return rfc6749.ClientAuth(self.client_id, self.client_secret, method)
+
+    # --- step 1 ---------------------------------------------------------------------------
+
+    def step1_get_authorize_url(
+        self, redirect_uri: str | None = None, state: str | None = None
+    ) -> str:
+        """The URL to send the user to (RFC 6749 §4.1.1).
+
+        A fresh ``state`` is generated unless one is given; it, the PKCE verifier and the
+        nonce are kept on the flow for :meth:`step2_exchange`, so keep the flow (pickle or
+        :meth:`to_json`) between the two steps.
+        """
+        if redirect_uri is not None:
+            self.redirect_uri = redirect_uri
+        if self.redirect_uri is None:
+            raise ConfigurationError("The value of redirect_uri must not be None.")
+        rfc6749.require_safe_redirect_uri(
+            self.redirect_uri, allow_insecure=self.allow_insecure_redirect
+        )
+        self.state = state if state is not None else secrets.token_urlsafe(32)
+        query: dict[str, str | None] = {
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": self.scope,
+        }
+        query.update(self.params)
+        query["state"] = self.state
+        if self.login_hint is not None:
+            query["login_hint"] = self.login_hint
+        if self.pkce:
+            if not self.code_verifier:
+                self.code_verifier = rfc7636.generate_code_verifier()
+            query["code_challenge"] = rfc7636.code_challenge(self.code_verifier)
+            query["code_challenge_method"] = rfc7636.METHOD
+        if "openid" in self.scope.split():
+            self.nonce = secrets.token_urlsafe(32)
+            query["nonce"] = self.nonce
+        return rfc6749.authorization_url(self.auth_uri, query)
+
+    # --- device grant (RFC 8628) ------------------------------------------------------------
+
+    def step1_get_device_and_user_codes(self, http: Any = None) -> DeviceFlowInfo:
+        """Start the device grant (RFC 8628 §3.1): returns the user code and the URL the user
+        must visit; pass the result to :meth:`step2_exchange` as ``device_flow_info``."""
+        uri = rfc6749.require_secure_endpoint(self.device_uri or "", "device_uri")
+        request = rfc8628.device_authorization_request(uri, self.scope, self._client_auth())
+        try:
+            response = _drivers.to_transport(http).send(request)
+            info = rfc8628.parse_device_authorization(response, self._clock.now())
+        except OAuthError as exc:
+            raise in_context(exc, FlowExchangeError) from exc.__cause__
+        return DeviceFlowInfo(
+            info.device_code,
+            info.user_code,
+            info.interval,
+            info.verification_uri_complete or info.verification_uri,
+            info.expires_at,
+        )
+
+    # --- step 2 -----------------------------------------------------------------------------
+
+    def _code_from(self, code: Any) -> str:
+        if isinstance(code, bytes):
+            code = code.decode("utf-8")
+        if isinstance(code, str) and not _looks_like_redirect_url(code):
+            return code
+        params = _redirect_params(code)
+        expected_state, self.state = self.state, None  # single use (RFC 9700 §4.7.1)
+        if expected_state is None:
+            raise AuthorizationError(
+                "this flow did not start an authorization (or already used its state): keep "
+                "the flow between step 1 and step 2",
+                error="state_mismatch",
+            )
+        rfc9207.check_issuer(params, self.issuer, required=self.require_iss)
+        return rfc6749.parse_authorization_response(params, expected_state)
+
+    def step2_exchange(
+        self,
+        code: str | Mapping[str, Any] | None = None,
+        http: Any = None,
+        device_flow_info: DeviceFlowInfo | None = None,
+    ) -> OAuth2Credentials:
+        """Exchange the authorization code for credentials (RFC 6749 §4.1.3).
+
+        ``code`` is the code string, the redirect's query parameters (a dict, QueryDict,
+        MultiDict) or the full redirect URL. Given parameters or a URL, ``state`` (and
+        ``iss``) are checked first and an ``error=`` there raises :class:`FlowExchangeError`
+        (also an :class:`AuthorizationError`) with the provider's ``error`` and
+        ``description``. Token endpoint failures raise :class:`FlowExchangeError`
+        combined with the §5.2 error class (``InvalidGrantError``...).
+
+        With ``device_flow_info`` instead, polls the token endpoint once (RFC 8628 §3.4);
+        ``authorization_pending`` raises (poll again after ``interval``).
+        """
+        if code is None and device_flow_info is None:
+            raise ConfigurationError("No code or device_flow_info provided.")
+        if code is not None and device_flow_info is not None:
+            raise ConfigurationError("Cannot provide both code and device_flow_info.")
+        try:
+            if device_flow_info is not None:
+                device_code = device_flow_info.device_code
+                client = self._client_auth()
+
+                def make_request() -> Request:
+                    return rfc8628.device_token_request(self.token_uri, device_code, client)
+            else:
+                auth_code = self._code_from(code)
+                make_request = self._code_request(auth_code)
+            token = _drivers.run(
+                token_flow(make_request, self._clock), _drivers.to_transport(http), self._clock
+            )
+            credentials = self._credentials(token)
+        except ConfigurationError:
+            raise
+        except OAuthError as exc:
+            logger.info("code exchange failed: %s", exc.error)
+            raise in_context(exc, FlowExchangeError) from exc.__cause__
+        if not credentials.refresh_token:
+            logger.info(
+                "token response has no refresh_token; ask for offline access "
+                "with prompt=consent to get one"
+            )
+        return credentials
+
+    def _code_request(self, code: str) -> Any:
+        if self.pkce and not self.code_verifier:
+            raise ConfigurationError(
+                "this flow has no PKCE code_verifier: call step1_get_authorize_url on the same "
+                "flow (keep it between the steps) or pass code_verifier"
+            )
+        client = self._client_auth()
+        extra_headers: dict[str, str] = {}
+        if self.user_agent:
+            extra_headers["user-agent"] = self.user_agent
+        if self.authorization_header is not None:
+            extra_headers["authorization"] = self.authorization_header
+        verifier = self.code_verifier if self.pkce else None
+        redirect_uri = self.redirect_uri
+
+        def make_request() -> Request:
+            request = rfc6749.authorization_code_request(
+                self.token_uri,
+                code,
+                redirect_uri,
+                client,
+                verifier,
+                extra_headers=extra_headers,
+            )
+            if self.authorization_header is not None:  # classic: replaces client auth
+                headers = dict(request.headers)
+                headers["authorization"] = self.authorization_header
+                return Request(request.method, request.url, headers, request.body)
+            return request
+
+        return make_request
+
+    def _credentials(self, token: Any) -> OAuth2Credentials:
+        id_token = None
+        if token.id_token:
+            id_token = _jwt_payload(token.id_token)
+            if (
+                self.nonce is not None
+                and id_token is not None
+                and (id_token.get("nonce") != self.nonce)
+            ):
+                raise IdTokenError(
+                    "the ID token's nonce does not match this flow", error="nonce_mismatch"
+                )
+        scopes = token.scope if token.scope is not None else self.scope
+        credentials = OAuth2Credentials(
+            token.access_token,
+            self.client_id,
+            self.client_secret,
+            token.refresh_token,
+            token.expires_at,
+            self.token_uri,
+            self.user_agent,
+            revoke_uri=self.revoke_uri,
+            id_token=id_token,
+            id_token_jwt=token.id_token,
+            token_response=dict(token.raw),
+            scopes=scopes,
+            token_info_uri=self.token_info_uri,
+            token_endpoint_auth_method=self.token_endpoint_auth_method,
+            clock=self._clock,
+        )
+        credentials._adopt_token(token)
+        return credentials
+
+    # --- JSON -------------------------------------------------------------------------------
+
+    def to_json(self, include_client_secret: bool = False) -> str:
+        """The flow, mid-flight included (state, PKCE verifier, nonce, redirect URI), as JSON.
+
+        The client secret is left out unless asked for: sessions are often cookies. Give it
+        back to :meth:`from_json`.
+        """
+        data = {name: getattr(self, name) for name in _JSON_FIELDS}
+        if include_client_secret:
+            data["client_secret"] = self.client_secret
+        data["_class"] = type(self).__name__
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(
+        cls, data: str | bytes | Mapping[str, Any], client_secret: str | None = None
+    ) -> OAuth2WebServerFlow:
+        """A flow from :meth:`to_json` output; nothing in it is imported or executed."""
+        try:
+            obj = json.loads(data) if isinstance(data, (str, bytes)) else dict(data)
+        except ValueError:
+            raise ConfigurationError("flow JSON is corrupt") from None
+        if not isinstance(obj, dict) or obj.get("_class") != "OAuth2WebServerFlow":
+            raise ConfigurationError("not a serialized OAuth2WebServerFlow")
+        try:
+            params = obj["params"]
+            flow = cls(
+                obj["client_id"],
+                client_secret or obj.get("client_secret"),
+                obj["scope"],
+                redirect_uri=obj["redirect_uri"],
+                user_agent=obj["user_agent"],
+                auth_uri=obj["auth_uri"],
+                token_uri=obj["token_uri"],
+                revoke_uri=obj["revoke_uri"],
+                login_hint=obj["login_hint"],
+                device_uri=obj["device_uri"],
+                token_info_uri=obj["token_info_uri"],
+                authorization_header=obj["authorization_header"],
+                pkce=obj["pkce"],
+                code_verifier=obj["code_verifier"],
+                issuer=obj["issuer"],
+                require_iss=obj["require_iss"],
+                token_endpoint_auth_method=obj["token_endpoint_auth_method"],
+                allow_insecure_redirect=obj["allow_insecure_redirect"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigurationError(f"flow JSON lacks {exc}") from None
+        if not isinstance(params, dict):
+            raise ConfigurationError("flow JSON params is not an object")
+        flow.params = {str(k): str(v) for k, v in params.items()}
+        flow.state = obj.get("state")
+        flow.nonce = obj.get("nonce")
+        return flow
+
+
+def flow_from_clientsecrets(
+    filename: str,
+    scope: str | Iterable[str],
+    redirect_uri: str | None = None,
+    message: str | None = None,
+    cache: Any = None,
+    login_hint: str | None = None,
+    device_uri: str | None = None,
+    pkce: bool | None = None,
+    code_verifier: str | None = None,
+    prompt: str | None = None,
+) -> OAuth2WebServerFlow:
+    """A flow from a ``client_secrets.json`` file (classic).
+
+    Raises :class:`InvalidClientSecretsError` for a bad file — or, when ``message`` is
+    given, prints it and exits (classic behaviour for command-line tools) — and
+    :class:`UnknownClientSecretsFlowError` for a client type without a flow.
+    """
+    try:
+        client_type, info = clientsecrets.loadfile(filename, cache=cache)
+    except clientsecrets.InvalidClientSecretsError as exc:
+        if message is not None:
+            sys.exit(f"The client secrets were invalid: \n{exc}\n{message}")
+        raise
+    if client_type not in (clientsecrets.TYPE_WEB, clientsecrets.TYPE_INSTALLED):
+        raise UnknownClientSecretsFlowError(f"This OAuth 2.0 flow is unsupported: {client_type!r}")
+    kwargs: dict[str, Any] = {
+        "redirect_uri": redirect_uri,
+        "auth_uri": info["auth_uri"],
+        "token_uri": info["token_uri"],
+        "login_hint": login_hint,
+        "revoke_uri": info.get("revoke_uri"),
+        "token_info_uri": info.get("token_info_uri"),
+        "device_uri": device_uri or info.get("device_uri"),
+    }
+    for name in ("issuer", "token_endpoint_auth_method"):
+        if info.get(name):
+            kwargs[name] = info[name]
+    if pkce is not None:
+        kwargs["pkce"] = pkce
+    if code_verifier is not None:
+        kwargs["code_verifier"] = code_verifier
+    if prompt is not None:
+        kwargs["prompt"] = prompt
+    return OAuth2WebServerFlow(info["client_id"], info["client_secret"], scope, **kwargs)
+
+
+def credentials_from_code(
+    client_id: str,
+    client_secret: str | None,
+    scope: str | Iterable[str],
+    code: str,
+    redirect_uri: str = "postmessage",
+    http: Any = None,
+    user_agent: str | None = None,
+    token_uri: str = GOOGLE_TOKEN_URI,
+    auth_uri: str = GOOGLE_AUTH_URI,
+    revoke_uri: str | None = GOOGLE_REVOKE_URI,
+    device_uri: str | None = GOOGLE_DEVICE_URI,
+    token_info_uri: str | None = GOOGLE_TOKEN_INFO_URI,
+    pkce: bool = False,
+    code_verifier: str | None = None,
+) -> OAuth2Credentials:
+    """Exchange a code obtained elsewhere (say by a JavaScript client) for credentials."""
+    flow = OAuth2WebServerFlow(
+        client_id,
+        client_secret,
+        scope,
+        redirect_uri=redirect_uri,
+        user_agent=user_agent,
+        auth_uri=auth_uri,
+        token_uri=token_uri,
+        revoke_uri=revoke_uri,
+        device_uri=device_uri,
+        token_info_uri=token_info_uri,
+        pkce=pkce,
+        code_verifier=code_verifier,
+    )
+    return flow.step2_exchange(code, http=http)
+
+
+def credentials_from_clientsecrets_and_code(
+    filename: str,
+    scope: str | Iterable[str],
+    code: str,
+    message: str | None = None,
+    redirect_uri: str = "postmessage",
+    http: Any = None,
+    cache: Any = None,
+    device_uri: str | None = None,
+) -> OAuth2Credentials:
+    """:func:`credentials_from_code` with the client read from a client secrets file."""
+    flow = flow_from_clientsecrets(
+        filename,
+        scope,
+        message=message,
+        cache=cache,
+        redirect_uri=redirect_uri,
+        device_uri=device_uri,
+        pkce=False,
+    )
+    return flow.step2_exchange(code, http=http)
