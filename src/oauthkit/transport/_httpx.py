@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
@@ -93,6 +94,7 @@ def default_transport() -> HttpxTransport:
     with _default_lock:
         if _default is None:
             _default = HttpxTransport()
+            atexit.register(_default.close)
         return _default
 
 
