@@ -939,7 +939,7 @@ class LocalAuthorizationServer:
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},
             name=f"oauthkit-testing-{port}",
             daemon=True,
         )

@@ -35,7 +35,7 @@ class RequestsTransport:
             ).prepare()
             settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
             verify = settings.get("verify", True)
-            if verify is False:
+            if verify is False or self._session.verify is False:
                 raise ConfigurationError(
                     "this session disables TLS verification; oauthkit will not send "
                     "credentials over it (RFC 6749 §10.9)"
