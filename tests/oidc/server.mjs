@@ -18,10 +18,14 @@
 //   pkceRequired            boolean (default false: PKCE required for public clients only)
 //   resourceServers         { "<resource indicator>": { scope, accessTokenFormat, audience,
 //                             accessTokenTTL } } (default: urn:example:api, JWT access tokens)
+//   strictClientAuthMethod  boolean (default true: reject client_secret_basic from a client
+//                           registered for client_secret_post and vice versa; oidc-provider
+//                           itself accepts either secret method from both kinds of client)
 //   verbose                 boolean (default false: drop oidc-provider's known harmless notices)
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
 import { format } from 'node:util';
 
 const configPath = process.argv[2];
@@ -39,6 +43,7 @@ const HARMLESS = [
   /Unsupported runtime/,
   /in-memory adapter/i,
   /devInteractions is enabled/,
+  /already parsed request body detected/, // strictClientAuthMethod hands the body on
 ];
 const toStderr = (...args) => {
   const line = format(...args);
@@ -49,7 +54,7 @@ for (const method of ['log', 'info', 'debug', 'warn', 'error', 'trace']) {
   console[method] = toStderr;
 }
 
-const { default: Provider } = await import('oidc-provider');
+const { default: Provider, errors } = await import('oidc-provider');
 
 const shutdown = () => process.exit(0);
 process.on('SIGTERM', shutdown);
@@ -128,7 +133,7 @@ const configuration = {
       },
       async getResourceServerInfo(_ctx, resourceIndicator) {
         const info = resourceServers[resourceIndicator];
-        if (!info) throw new Provider.errors.InvalidTarget();
+        if (!info) throw new errors.InvalidTarget(`unknown resource indicator ${resourceIndicator}`);
         return {
           scope: info.scope ?? '',
           audience: info.audience ?? resourceIndicator,
@@ -142,16 +147,98 @@ const configuration = {
   pkce: {
     required: (_ctx, client) => pkceRequired || client.clientAuthMethod === 'none',
   },
-  async issueRefreshToken(_ctx, client, code) {
+  // oidc-provider's default, plus an opt-in to issue regardless of offline_access. Note that
+  // /authorize drops offline_access unless prompt includes consent (see the notes).
+  async issueRefreshToken(_ctx, client, source) {
     if (!client.grantTypeAllowed('refresh_token')) return false;
-    return alwaysIssueRefreshToken || code.scopes.has('offline_access');
+    return alwaysIssueRefreshToken || source.scopes.has('offline_access');
   },
   rotateRefreshToken: config.rotateRefreshToken ?? true,
   clockTolerance: config.clockTolerance ?? 0,
   ttl: { ...DEFAULT_TTL, ...(config.ttl ?? {}) },
-  // Fine for tests on loopback: a browser-less user agent sends no Origin header anyway.
+  // Test server: allow CORS from any origin (also silences a "you SHOULD change" notice).
   clientBasedCORS: () => true,
 };
+
+// Endpoints that authenticate clients (oidc-provider's default routes).
+const CLIENT_AUTH_PATHS = new Set([
+  '/token',
+  '/token/introspection',
+  '/token/revocation',
+  '/device/auth',
+  '/request',
+]);
+const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
+const BODY_LIMIT = 56 * 1024;
+
+async function readBody(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > BODY_LIMIT) throw new Error('request entity too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function basicClientId(header) {
+  const [scheme, value] = header.split(' ');
+  if (scheme?.toLowerCase() !== 'basic' || !value) return undefined;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon === -1) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'));
+  } catch {
+    return undefined; // oidc-provider answers invalid_request for this itself
+  }
+}
+
+// oidc-provider accepts client_secret_basic and client_secret_post interchangeably from a
+// client registered for either (lib/shared/client_auth.js). To let tests prove which method a
+// client library used, reject the other one with 401 invalid_client before oidc-provider runs.
+// The body is read here and handed on as a Buffer in req.body, which oidc-provider supports.
+function strictClientAuthMethod(clientsById) {
+  return async (ctx, next) => {
+    if (
+      ctx.method !== 'POST'
+      || !CLIENT_AUTH_PATHS.has(ctx.path)
+      || !ctx.is('application/x-www-form-urlencoded')
+    ) {
+      return next();
+    }
+    const raw = await readBody(ctx.req);
+    ctx.req.body = raw;
+    const body = parseQuery(raw.toString('utf8'));
+    let used;
+    let clientId;
+    if (ctx.headers.authorization !== undefined) {
+      used = 'client_secret_basic';
+      clientId = basicClientId(ctx.headers.authorization);
+    } else if (body.client_secret !== undefined) {
+      used = 'client_secret_post';
+      clientId = body.client_id;
+    }
+    const client = typeof clientId === 'string' ? clientsById.get(clientId) : undefined;
+    const registered = client?.token_endpoint_auth_method ?? 'client_secret_basic';
+    if (client && used && SECRET_METHODS.has(registered) && used !== registered) {
+      ctx.status = 401;
+      ctx.set('Cache-Control', 'no-store');
+      if (used === 'client_secret_basic') {
+        ctx.set('WWW-Authenticate', `Basic realm="${ctx.origin}"`);
+      }
+      ctx.body = {
+        error: 'invalid_client',
+        error_description: `client authenticated with ${used} but is registered for ${registered}`,
+      };
+      return undefined;
+    }
+    return next();
+  };
+}
+
+const clientsById = new Map(structuredClone(configuration.clients).map((c) => [c.client_id, c]));
 
 const server = createServer();
 server.listen(0, '127.0.0.1', async () => {
@@ -171,6 +258,9 @@ server.listen(0, '127.0.0.1', async () => {
       );
       process.exit(1);
     }
+  }
+  if (config.strictClientAuthMethod ?? true) {
+    provider.use(strictClientAuthMethod(clientsById));
   }
   server.on('request', provider.callback());
   process.stdout.write(`LISTENING ${port}\n`);

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import secrets
+import sys
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
@@ -20,10 +21,11 @@ from tests.oidc.useragent import ScriptedUserAgent, UserAgentError
 
 pytestmark = pytest.mark.oidc
 
-# Make the fixtures visible here. Once tests/conftest.py imports them, drop these two lines:
-# a session fixture defined in two places starts two servers (one per definition).
-oidc_server = fixture.oidc_server
-oidc_server_factory = fixture.oidc_server_factory
+# Make the fixtures visible here unless tests/conftest.py already provides them (a session
+# fixture defined in two places would start one server per definition).
+if not hasattr(sys.modules.get("tests.conftest"), "oidc_server"):
+    oidc_server = fixture.oidc_server
+    oidc_server_factory = fixture.oidc_server_factory
 
 LOOPBACK_REDIRECT_URI = "http://127.0.0.1:54321/callback"
 
@@ -68,15 +70,18 @@ def get_code(
     scope: str = "openid offline_access",
     **params: str,
 ) -> tuple[dict[str, str], str]:
-    """Run the front channel with PKCE; return (redirect query, code_verifier)."""
+    """Run the front channel with PKCE (and ``prompt=consent`` unless ``params`` set
+    ``prompt``; ``prompt=""`` omits it); return (redirect query, code_verifier)."""
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
+    params.setdefault("prompt", "consent")
+    if not params["prompt"]:
+        del params["prompt"]
     url = authorization_url(
         server,
         client_id,
         redirect_uri,
         scope=scope,
-        prompt="consent",
         state=state,
         code_challenge=challenge,
         code_challenge_method="S256",
@@ -230,6 +235,38 @@ def test_basic_auth_secret_must_be_form_encoded(
     assert encoded.status_code == 200, encoded.text
 
 
+def test_registered_secret_method_is_enforced(oidc_server: OidcServer, http: httpx.Client) -> None:
+    """server.mjs (strictClientAuthMethod) rejects the secret method a client is not
+    registered for; oidc-provider alone would accept either."""
+    server = oidc_server
+    data = {"grant_type": "client_credentials"}
+    post_secret = server.clients["web-post"]["client_secret"]
+    as_basic = http.post(
+        server.token_endpoint,
+        headers={"Authorization": basic_auth("web-post", post_secret)},
+        data=data,
+    )
+    assert as_basic.status_code == 401
+    assert as_basic.json()["error"] == "invalid_client"
+    basic_secret = server.clients["web-basic"]["client_secret"]
+    as_post = http.post(
+        server.token_endpoint,
+        data={**data, "client_id": "web-basic", "client_secret": basic_secret},
+    )
+    assert as_post.status_code == 401
+    assert as_post.json()["error"] == "invalid_client"
+    wrong_secret = http.post(
+        server.token_endpoint,
+        data={**data, "client_id": "web-post", "client_secret": post_secret + "x"},
+    )
+    assert wrong_secret.status_code == 401
+    ok = http.post(
+        server.token_endpoint,
+        data={**data, "client_id": "web-post", "client_secret": post_secret},
+    )
+    assert ok.status_code == 200, ok.text
+
+
 def test_code_flow_web_post(oidc_server: OidcServer, http: httpx.Client) -> None:
     server = oidc_server
     result, verifier = get_code(server, "web-post", WEB_REDIRECT_URI, scope="openid email")
@@ -252,6 +289,57 @@ def test_code_flow_web_post(oidc_server: OidcServer, http: httpx.Client) -> None
         headers={"Authorization": f"Bearer {tokens['access_token']}"},
     )
     assert userinfo.json() == {"sub": "alice", "email": "alice@example.test"}
+
+
+def test_offline_access_needs_prompt_consent(oidc_server: OidcServer, http: httpx.Client) -> None:
+    """Without prompt=consent oidc-provider silently drops offline_access: no refresh token."""
+    server = oidc_server
+    secret = server.clients["native-basic"]["client_secret"]
+    redirect_uri = "http://127.0.0.1:40001/callback"
+    result, verifier = get_code(server, "native-basic", redirect_uri, prompt="")
+    response = http.post(
+        server.token_endpoint,
+        headers={"Authorization": basic_auth("native-basic", secret)},
+        data={
+            "grant_type": "authorization_code",
+            "code": result["code"],
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
+    )
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    assert tokens["scope"] == "openid"
+    assert "refresh_token" not in tokens
+
+
+def test_resource_indicator_gives_jwt_access_token(
+    oidc_server: OidcServer, http: httpx.Client
+) -> None:
+    server = oidc_server
+    auth = {"Authorization": basic_auth("web-basic", server.clients["web-basic"]["client_secret"])}
+    response = http.post(
+        server.token_endpoint,
+        headers=auth,
+        data={
+            "grant_type": "client_credentials",
+            "resource": "urn:example:api",
+            "scope": "api:read",
+        },
+    )
+    assert response.status_code == 200, response.text
+    header_b64, payload_b64, _ = response.json()["access_token"].split(".")
+    assert json.loads(b64url_decode(header_b64))["typ"] == "at+jwt"
+    payload = json.loads(b64url_decode(payload_b64))
+    assert payload["aud"] == "urn:example:api"
+    assert payload["scope"] == "api:read"
+    unknown = http.post(
+        server.token_endpoint,
+        headers=auth,
+        data={"grant_type": "client_credentials", "resource": "urn:example:unknown"},
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == "invalid_target"
 
 
 def test_public_native_client_loopback_any_port(
@@ -375,3 +463,9 @@ def test_invalid_client_fails_at_startup(tmp_path: Any) -> None:
     clients[0]["client_secret"] = "caf\u00e9"
     with pytest.raises(RuntimeError, match="invalid client_secret value"):
         start_oidc_server({"clients": clients}, tmp_path)
+
+
+def test_missing_node_modules_raises(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fixture, "OIDC_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match=r"bash \.ci/install-oidc\.sh"):
+        start_oidc_server({}, tmp_path)

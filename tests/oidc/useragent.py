@@ -198,7 +198,11 @@ class ScriptedUserAgent:
     ) -> str:
         """Open ``authorization_url``, log in and consent (or deny with ``consent=False``) and
         return the URL of the first redirect that leaves the issuer (the client's redirect URI
-        with ``code``/``error``, ``state`` and ``iss``) without requesting it."""
+        with ``code``/``error``, ``state`` and ``iss``) without requesting it.
+
+        ``consent=False`` presses "[ Cancel ]" on the consent page (the redirect then carries
+        ``error=access_denied``); it has no effect when oidc-provider skips the consent page
+        (a grant already covers the request and ``prompt=consent`` was not sent)."""
         self._require_issuer_url(authorization_url)
         response = self._request("GET", authorization_url)
         for _ in range(MAX_STEPS):
@@ -327,7 +331,7 @@ class ScriptedUserAgent:
         return parse_page(response.text)
 
     def _location(self, response: httpx.Response) -> str:
-        location = response.headers.get("location")
+        location: str | None = response.headers.get("location")
         if not location:
             raise self._error("redirect without Location", response)
         return urljoin(str(response.url), location)
