@@ -62,6 +62,7 @@ class ScriptedServer:
         self.access_tokens: set[str] = {"at-0"}
         self.refresh_token = "rt-0"
         self.token_gate: threading.Event | None = None
+        self.protected_prefixes: tuple[str, ...] = ("/api",)
         server = self
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
         self._httpd.daemon_threads = True
@@ -159,7 +160,7 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             if canned is None:
                 if path == "/token":
                     canned = server.token_endpoint(seen)
-                elif path.startswith("/api"):
+                elif path.startswith(server.protected_prefixes):
                     canned = server.api(seen)
                 elif path == "/revoke":
                     canned = Canned(200, b"")

@@ -13,6 +13,7 @@ import httplib2
 import pytest
 
 from oauthkit import FakeClock
+from oauthkit._errors import ConfigurationError, InvalidGrantError, TransportError
 from oauthkit.client import (
     AccessTokenCredentials,
     AccessTokenCredentialsError,
@@ -24,7 +25,6 @@ from oauthkit.client import (
     Storage,
     TokenRevokeError,
 )
-from oauthkit._errors import ConfigurationError, InvalidGrantError, TransportError
 from tests.conftest import expired_credentials
 from tests.scripted_server import Canned, ScriptedServer
 
@@ -220,8 +220,11 @@ def test_invalid_grant_marks_invalid_and_says_authorize_again(server: ScriptedSe
 
 
 def test_retry_with_backoff_on_5xx_and_429(server: ScriptedServer) -> None:
-    server.queue("/token", Canned(503, "<html>busy</html>", {"Retry-After": "0"}),
-                 Canned(429, b"", {"Retry-After": "0"}))
+    server.queue(
+        "/token",
+        Canned(503, "<html>busy</html>", {"Retry-After": "0"}),
+        Canned(429, b"", {"Retry-After": "0"}),
+    )
     creds = expired_credentials(server)
     assert creds.get_access_token().access_token == "at-1"
     assert server.count("/token") == 3
@@ -240,8 +243,16 @@ def test_retries_are_bounded(server: ScriptedServer) -> None:
 def test_dead_server_is_a_transport_error() -> None:
     with ScriptedServer() as srv:
         url = srv.url
-    creds = OAuth2Credentials("a", "c", "s", "r", datetime.datetime(2000, 1, 1), url + "/token",
-                              None, retry=__import__("oauthkit").RetryPolicy(attempts=1))
+    creds = OAuth2Credentials(
+        "a",
+        "c",
+        "s",
+        "r",
+        datetime.datetime(2000, 1, 1),
+        url + "/token",
+        None,
+        retry=__import__("oauthkit").RetryPolicy(attempts=1),
+    )
     with pytest.raises(TransportError) as info:
         creds.get_access_token()
     assert isinstance(info.value, AccessTokenRefreshError)
@@ -268,8 +279,9 @@ def test_refresh_through_classic_httplib2_http(server: ScriptedServer) -> None:
 
 
 def test_non_https_token_uri_is_refused() -> None:
-    creds = OAuth2Credentials("a", "c", "s", "r", datetime.datetime(2000, 1, 1),
-                              "http://as.example/token", None)
+    creds = OAuth2Credentials(
+        "a", "c", "s", "r", datetime.datetime(2000, 1, 1), "http://as.example/token", None
+    )
     with pytest.raises(ConfigurationError):
         creds.get_access_token()
 

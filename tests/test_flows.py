@@ -94,8 +94,9 @@ class AsyncListTransport(ListTransport):
 def test_sync_driver_sleeps_through_the_clock() -> None:
     clock = FakeClock()
     transport = ListTransport(TransportError("x"), Response(429, {"retry-after": "3"}, b""), GOOD)
-    token = run(token_flow(make_request, clock, RetryPolicy(attempts=3, base_delay=2)), transport,
-                clock)
+    token = run(
+        token_flow(make_request, clock, RetryPolicy(attempts=3, base_delay=2)), transport, clock
+    )
     assert token.access_token == "a"
     assert len(transport.sent) == 3
     assert clock.slept[1] == 3.0 and 1.0 <= clock.slept[0] <= 2.0

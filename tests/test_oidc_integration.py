@@ -42,7 +42,9 @@ CLIENTS = {
 }
 
 
-def make_flow(server: OidcServer, client_id: str = "web-basic", **kwargs: Any) -> OAuth2WebServerFlow:
+def make_flow(
+    server: OidcServer, client_id: str = "web-basic", **kwargs: Any
+) -> OAuth2WebServerFlow:
     secret, method = CLIENTS.get(client_id, (None, None))
     options: dict[str, Any] = {
         "redirect_uri": WEB_REDIRECT_URI,
@@ -222,9 +224,7 @@ def test_retrieve_scopes_through_introspection(oidc_server: OidcServer) -> None:
 
 
 def test_public_native_client_on_loopback_any_port(oidc_server: OidcServer) -> None:
-    flow = make_flow(
-        oidc_server, "public-native", redirect_uri="http://127.0.0.1:45127/callback"
-    )
+    flow = make_flow(oidc_server, "public-native", redirect_uri="http://127.0.0.1:45127/callback")
     creds = login(oidc_server, flow)
     assert creds.client_secret is None and creds.refresh_token
     creds.refresh()  # public client: refresh with client_id only
@@ -272,8 +272,9 @@ def test_flow_from_clientsecrets_against_oidc_provider(
             }
         )
     )
-    flow = flow_from_clientsecrets(str(path), scope=SCOPE, redirect_uri=WEB_REDIRECT_URI,
-                                   prompt="consent")
+    flow = flow_from_clientsecrets(
+        str(path), scope=SCOPE, redirect_uri=WEB_REDIRECT_URI, prompt="consent"
+    )
     creds = login(oidc_server, flow)
     assert userinfo_httplib2(creds, oidc_server.userinfo_endpoint)["sub"] == "alice"
 
@@ -286,8 +287,9 @@ def test_classic_device_flow_single_polls(oidc_server: OidcServer) -> None:
         flow.step2_exchange(device_flow_info=info)
     assert isinstance(pending.value, FlowExchangeError)
     with ScriptedUserAgent(oidc_server.issuer) as agent:
-        agent.device_login(info.verification_url, None if "user_code" in info.verification_url
-                           else info.user_code)
+        agent.device_login(
+            info.verification_url, None if "user_code" in info.verification_url else info.user_code
+        )
     creds = flow.step2_exchange(device_flow_info=info)
     assert userinfo_httpx(creds, oidc_server.userinfo_endpoint)["sub"] == "alice"
 
@@ -296,7 +298,10 @@ def test_device_flow_denied(oidc_server: OidcServer) -> None:
     flow = make_flow(oidc_server, "public-native", redirect_uri=None)
     info = flow.step1_get_device_and_user_codes()
     with ScriptedUserAgent(oidc_server.issuer) as agent:
-        agent.device_login(info.verification_url, None if "user_code" in info.verification_url
-                           else info.user_code, consent=False)
+        agent.device_login(
+            info.verification_url,
+            None if "user_code" in info.verification_url else info.user_code,
+            consent=False,
+        )
     with pytest.raises(AccessDeniedError):
         flow.step2_exchange(device_flow_info=info)

@@ -70,8 +70,12 @@ def test_send_delivers_method_headers_and_body(client: Any, server: ScriptedServ
     transport = to_transport(client)
     server.queue("/echo", Canned(201, {"ok": 1}, {"X-Thing": "v"}))
     resp = transport.send(
-        Request("POST", server.url + "/echo", {"x-custom": "1", "content-type": "text/plain"},
-                b"payload")
+        Request(
+            "POST",
+            server.url + "/echo",
+            {"x-custom": "1", "content-type": "text/plain"},
+            b"payload",
+        )
     )
     assert resp.status == 201
     assert json.loads(resp.body) == {"ok": 1}
@@ -145,7 +149,7 @@ def test_authorize_returns_same_object_and_adds_bearer(
 ) -> None:
     creds = fresh_credentials(server, "at-0")
     assert creds.authorize(client) is client
-    status, body = get(kind, client, server.url + "/api/x?q=1")
+    status, _body = get(kind, client, server.url + "/api/x?q=1")
     assert status == 200
     (seen,) = server.requests_to("/api/x")
     assert seen.headers["authorization"] == "Bearer at-0"
@@ -187,7 +191,7 @@ def test_seekable_body_is_rewound_on_replay(kind: str, client: Any, server: Scri
     creds = fresh_credentials(server, "stale")
     creds.authorize(client)
     stream = io.BytesIO(b"streamed body")
-    status, body = get(kind, client, server.url + "/api/x", "PUT", stream)
+    status, _body = get(kind, client, server.url + "/api/x", "PUT", stream)
     assert status == 200
     assert [c.body for c in server.requests_to("/api/x")] == [b"streamed body"] * 2
 
@@ -246,4 +250,3 @@ def test_httpx_async_client_authorized(server: ScriptedServer) -> None:
 
     assert asyncio.run(main()) == [200] * 10
     assert server.count("/token") == 1
-

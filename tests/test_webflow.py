@@ -94,9 +94,10 @@ def test_openid_scope_adds_nonce_and_two_flows_differ() -> None:
 def test_pkce_can_be_turned_off_and_verifier_given() -> None:
     assert "code_challenge" not in query(make_flow(pkce=False).step1_get_authorize_url())
     flow = make_flow(code_verifier="a" * 50)
-    assert query(flow.step1_get_authorize_url())["code_challenge"] == base64.urlsafe_b64encode(
-        hashlib.sha256(b"a" * 50).digest()
-    ).rstrip(b"=").decode()
+    assert (
+        query(flow.step1_get_authorize_url())["code_challenge"]
+        == base64.urlsafe_b64encode(hashlib.sha256(b"a" * 50).digest()).rstrip(b"=").decode()
+    )
     with pytest.raises(ConfigurationError):
         make_flow(code_verifier="short")
 

@@ -508,6 +508,7 @@ class OAuth2Credentials(Credentials):
         self._persist()
 
     def _refresh_failed(self, exc: OAuthError, locked: bool = True) -> OAuthError:
+        exc.scrub(self.refresh_token, self.access_token, self.client_secret)
         if isinstance(exc, InvalidGrantError):
             self.invalid = True
             logger.info("refresh token rejected (invalid_grant): the user must authorize again")
@@ -584,7 +585,7 @@ class OAuth2Credentials(Credentials):
                 revoke_flow(make_request, self._retry), _drivers.to_transport(http), self._clock
             )
         except OAuthError as exc:
-            failure = exc
+            failure = exc.scrub(token, self.client_secret)
         self.invalid = True
         if self.store is not None:
             self.store.delete()

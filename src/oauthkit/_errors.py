@@ -128,6 +128,18 @@ class OAuthError(Exception):
     def __str__(self) -> str:
         return self._message()
 
+    def scrub(self, *secrets: str | None) -> OAuthError:
+        """Remove every occurrence of ``secrets`` from the server-supplied text (a hostile or
+        careless server may echo a token back in ``error_description``); returns ``self``."""
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                if self.description:
+                    self.description = self.description.replace(secret, "***")
+                if self.uri:
+                    self.uri = self.uri.replace(secret, "***")
+        self.args = (self._message(),)
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._message()!r})"
 
@@ -318,6 +330,8 @@ def _is_combined(cls: type) -> bool:
 
 
 def _combine(what: type[OAuthError], context: type[OAuthError]) -> type[OAuthError]:
+    if issubclass(context, what):  # the context class is already the more specific one
+        return context
     key = (what, context)
     cls = _COMBINED.get(key)
     if cls is None:

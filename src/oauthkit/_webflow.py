@@ -343,6 +343,7 @@ class OAuth2WebServerFlow(Flow):
             raise ConfigurationError("No code or device_flow_info provided.")
         if code is not None and device_flow_info is not None:
             raise ConfigurationError("Cannot provide both code and device_flow_info.")
+        auth_code: str | None = None
         try:
             if device_flow_info is not None:
                 device_code = device_flow_info.device_code
@@ -360,6 +361,7 @@ class OAuth2WebServerFlow(Flow):
         except ConfigurationError:
             raise
         except OAuthError as exc:
+            exc.scrub(self.client_secret, self.code_verifier, auth_code)
             logger.info("code exchange failed: %s", exc.error)
             raise in_context(exc, FlowExchangeError) from exc.__cause__
         if not credentials.refresh_token:
