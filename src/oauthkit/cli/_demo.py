@@ -47,8 +47,10 @@ def run_demo(transport: str, out: TextIO) -> int:
 
         from oauthkit.testing import LocalAuthorizationServer
     except ImportError as exc:
-        print(f"oauthkit demo needs the 'testing' extra: pip install 'oauthkit[testing]' ({exc})",
-              file=out)
+        print(
+            f"oauthkit demo needs the 'testing' extra: pip install 'oauthkit[testing]' ({exc})",
+            file=out,
+        )
         return 2
 
     def step(n: int, text: str) -> None:
@@ -72,21 +74,31 @@ def run_demo(transport: str, out: TextIO) -> int:
         step(2, f"authorization URL (PKCE S256, state bound to the flow):\n    {url}")
         with httpx.Client(follow_redirects=False) as browser:
             redirect = browser.get(url).headers["location"]
-        step(3, "the user logged in and consented; redirected back to the app:\n    "
-             + redirect.split("?")[0] + "?code=...&state=...&iss=...")
+        step(
+            3,
+            "the user logged in and consented; redirected back to the app:\n    "
+            + redirect.split("?")[0]
+            + "?code=...&state=...&iss=...",
+        )
         try:
             credentials = flow.step2_exchange(redirect)
-            step(4, f"code exchanged: access token {fingerprint(credentials.access_token)}, "
-                 f"refresh token {fingerprint(credentials.refresh_token)}, "
-                 f"expires {credentials.token_expiry:%H:%M:%S} UTC, "
-                 f"scopes {' '.join(sorted(credentials.scopes))}")
+            step(
+                4,
+                f"code exchanged: access token {fingerprint(credentials.access_token)}, "
+                f"refresh token {fingerprint(credentials.refresh_token)}, "
+                f"expires {credentials.token_expiry:%H:%M:%S} UTC, "
+                f"scopes {' '.join(sorted(credentials.scopes))}",
+            )
             data = _protected_call(credentials, server.api_endpoint, transport)
             step(5, f"protected call through {transport}: HTTP 200, sub={data.get('sub')!r}")
             before = credentials.refresh_token
             credentials.refresh()
             rotated = "rotated" if credentials.refresh_token != before else "kept"
-            step(6, f"refreshed: new access token {fingerprint(credentials.access_token)}, "
-                 f"refresh token {rotated}")
+            step(
+                6,
+                f"refreshed: new access token {fingerprint(credentials.access_token)}, "
+                f"refresh token {rotated}",
+            )
             credentials.revoke()
             step(7, "revoked the grant at the server; the credentials are now invalid")
             try:
