@@ -182,7 +182,10 @@ def wait_until_inactive(server: OidcServer, token: str, limit: float = 15.0) -> 
 def test_short_lived_token_is_refreshed_on_expiry_and_on_401(
     oidc_server_factory: Callable[..., OidcServer],
 ) -> None:
-    server = oidc_server_factory({"ttl": {"AccessToken": 1}})
+    # oidc-provider counts lifetimes in whole seconds from a truncated iat, so a token may die
+    # up to 1 s before issue time + TTL; with TTL 3 our refresh margin (half the lifetime)
+    # still fires before the server's expiry.
+    server = oidc_server_factory({"ttl": {"AccessToken": 3}})
     creds = login(server, make_flow(server))
     first = creds.access_token
     assert first is not None
