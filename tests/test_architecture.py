@@ -242,3 +242,15 @@ def test_import_oauthkit_loads_no_http_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_protocol_functions_cite_their_section() -> None:
+    import importlib
+    import inspect
+
+    for path in sorted((SRC / "_protocol").glob("rfc*.py")):
+        module = importlib.import_module(f"oauthkit._protocol.{path.stem}")
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                assert "§" in (obj.__doc__ or ""), f"{path.stem}.{name} cites no section"

@@ -65,7 +65,8 @@ OOB_REDIRECT_URIS = frozenset(
 
 
 def is_loopback_url(url: str) -> bool:
-    """True when ``url`` names a loopback host: 127.0.0.0/8, ::1 or ``localhost``."""
+    """True when ``url`` names a loopback host: 127.0.0.0/8, ::1 or ``localhost``
+    (RFC 8252 §7.3, §8.3)."""
     host = urlsplit(url).hostname
     if host is None:
         return False
@@ -312,7 +313,8 @@ def refresh_request(
 
 
 def parse_json_object(response: Response, what: str) -> dict[str, Any]:
-    """The body of ``response`` as a JSON object, or :class:`InvalidResponseError`."""
+    """The body of ``response`` as a JSON object (RFC 6749 §5.1: ``application/json``), or
+    :class:`InvalidResponseError`."""
     if len(response.body) > MAX_BODY:
         raise InvalidResponseError(f"the {what} response is too large", status=response.status)
     try:
