@@ -31,16 +31,20 @@ def parse_www_authenticate(value: str | None) -> dict[str, str]:
 
 def is_invalid_token(response: Response | int, headers: Mapping[str, str] | None = None) -> bool:
     """Whether a resource server's answer means "this access token is no good" (§3.1):
-    401, unless its challenge names another error (such as ``insufficient_scope``)."""
+    401, unless its challenge names another error (such as ``insufficient_scope``).
+
+    Cheap on the hot path: the headers are looked at only for a 401."""
     if isinstance(response, Response):
-        status, challenge = response.status, response.header("www-authenticate")
+        status = response.status
+        if status != 401:
+            return False
+        challenge = response.header("www-authenticate")
     else:
-        status = response
+        if response != 401:
+            return False
         challenge = None
         for key, value in (headers or {}).items():
             if key.lower() == "www-authenticate":
                 challenge = value
-    if status != 401:
-        return False
     error = parse_www_authenticate(challenge).get("error")
     return error in (None, "invalid_token")

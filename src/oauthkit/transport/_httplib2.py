@@ -85,7 +85,7 @@ def authorize(credentials: Any, http: httplib2.Http) -> httplib2.Http:
             )
         position = _rewindable(body)
         resp, content = original(uri, method, body, headers, redirections, connection_type)
-        if rfc6750.is_invalid_token(int(resp.status), dict(resp.items())):
+        if resp.status == 401 and rfc6750.is_invalid_token(401, resp):
             credentials.refresh_if_token(token, http)
             token = credentials.get_access_token(http).access_token
             headers["Authorization"] = rfc6750.authorization_header(token)

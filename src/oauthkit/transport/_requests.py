@@ -91,7 +91,9 @@ class BearerAuth(requests.auth.AuthBase):
 
     def _on_response(self, token: str, position: int | None) -> Any:
         def hook(response: requests.Response, **kwargs: Any) -> requests.Response:
-            if not rfc6750.is_invalid_token(response.status_code, dict(response.headers)):
+            if response.status_code != 401 or not rfc6750.is_invalid_token(
+                401, dict(response.headers)
+            ):
                 return response
             request = response.request.copy()
             if position is not None:
