@@ -1,0 +1,159 @@
+"""Smoke runs of the benchmarks in ``benchmarks/``, so they cannot rot.
+
+Each scenario script runs with tiny counts (``--quick``), for oauthkit only (``--no-peers``:
+no peers' virtual environment needed), with this interpreter; the test checks that it
+prints its JSON document with the keys the runner reads, and that the thread and asyncio
+refresh stampedes cost oauthkit exactly one token request and no failure. Nothing here
+looks at a timing: a benchmark measures, it never passes or fails on speed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+SCENARIOS = ["overhead", "stampede_threads", "stampede_async", "stampede_processes", "cold_start"]
+DOCUMENT_KEYS = {
+    "scenario",
+    "title",
+    "measures",
+    "params",
+    "tables",
+    "not_implemented",
+    "summary",
+    "notes",
+    "elapsed_s",
+}
+TABLE_KEYS = {"title", "columns", "group", "ratio", "rows"}
+
+
+def _run(name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "scenarios" / f"{name}.py"),
+            "--quick",
+            "--no-peers",
+            "--budget",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@functools.cache
+def _all_runs() -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every scenario once, side by side (they only count, so overlapping is harmless)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
+        return dict(zip(SCENARIOS, pool.map(_run, SCENARIOS), strict=True))
+
+
+def run_scenario(name: str) -> dict[str, Any]:
+    done = _all_runs()[name]
+    assert done.returncode == 0, done.stderr[-3000:]
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [row for table in document["tables"] for row in table["rows"]]
+
+
+def measured(document: dict[str, Any], library: str = "oauthkit") -> list[dict[str, Any]]:
+    """The library's rows that carry figures (not the "not yet implemented" ones)."""
+    return [r for r in rows(document) if r["library"] == library and "runs" in r]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_prints_its_document(name: str) -> None:
+    document = run_scenario(name)
+    assert set(document) >= DOCUMENT_KEYS
+    assert document["scenario"] == name
+    assert document["tables"]
+    for table in document["tables"]:
+        assert set(table) >= TABLE_KEYS
+        assert table["rows"]
+        for row in table["rows"]:
+            assert "library" in row
+            if not row.get("note", "").startswith(("n/a", "not yet implemented")):
+                assert {key for key, _label in table["columns"]} <= set(row), row
+    for item in document["summary"]:
+        assert {"what", "target", "oauthkit", "met", "peers"} <= set(item)
+    for item in document["not_implemented"]:
+        assert {"what", "reason"} <= set(item)
+
+
+@pytest.mark.parametrize("name", ["stampede_threads", "stampede_async"])
+def test_stampede_costs_oauthkit_one_token_request(name: str) -> None:
+    ours = measured(run_scenario(name))
+    assert len(ours) >= 2  # the token call and at least one authorized client
+    for row in ours:
+        assert row["token_requests_max"] == 1, row
+        assert row["failures_max"] == 0, row
+        assert row["invalid_grant"] == 0, row
+        assert row["grant_alive"] == f"{row['runs']}/{row['runs']}", row
+
+
+def test_overhead_covers_every_transport_in_both_settings() -> None:
+    document = run_scenario("overhead")
+    ours = [r for r in rows(document) if r["library"] == "oauthkit"]
+    assert {(r["setting"], r["transport"]) for r in ours} == {
+        (setting, transport)
+        for setting in ("in-process", "loopback")
+        for transport in ("httplib2", "requests", "httpx")
+    }
+    for row in rows(document):
+        assert row["non_200"] == 0, row
+        assert isinstance(row["per_request_us"], float), row
+    assert document["server"]["token_requests"] == 0  # valid tokens: no refresh at all
+
+
+def test_process_stampede_says_oauthkit_is_not_measured_yet() -> None:
+    document = run_scenario("stampede_processes")
+    (ours,) = [r for r in rows(document) if r["library"] == "oauthkit"]
+    assert ours["note"] == "not yet implemented (storage issue)"
+    assert "token_requests" not in ours
+
+
+def test_cold_start_reports_oauthkit_import() -> None:
+    document = run_scenario("cold_start")
+    commands = {r["command"]: r for r in rows(document)}
+    assert isinstance(commands["python -c 'import oauthkit'"]["total_ms"], float)
+    assert commands["oauthkit token (cached token)"]["note"].startswith("not yet implemented")
+
+
+def test_runner_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "run.py"),
+            "--quick",
+            "--no-peers",
+            "--only",
+            "stampede_threads",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = out.read_text(encoding="utf-8")
+    assert report.strip() == done.stdout.strip()
+    assert "## Summary: oauthkit's targets (issue 6)" in report
+    assert "| oauthkit | creds.get_access_token() | 1 | 1-1 | 0 | 0 | 1/1 |" in report
+    assert "not yet implemented in oauthkit (service-account issue)" in report
