@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 bash .ci/install-oidc.sh
+bash .ci/install-services.sh
+bash .ci/install-browser.sh
 exec .venv/bin/python -m pytest -q "$@"

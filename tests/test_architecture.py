@@ -138,6 +138,14 @@ def test_protocol_core_does_no_io() -> None:
 
 
 PUBLIC = [
+    "ClientCredentials",
+    "IdTokenVerifier",
+    "JwksCache",
+    "ProviderMetadata",
+    "ServiceAccountCredentials",
+    "default",
+    "discover",
+    "fetch_userinfo",
     "AccessDeniedError",
     "AccessTokenCredentials",
     "AccessTokenInfo",
@@ -178,6 +186,11 @@ CLASSIC_CLIENT = [
     "AccessTokenCredentialsError",
     "AccessTokenInfo",
     "AccessTokenRefreshError",
+    "ApplicationDefaultCredentialsError",
+    "GoogleCredentials",
+    "VerifyJwtTokenError",
+    "save_to_well_known_file",
+    "verify_id_token",
     "Credentials",
     "DeviceFlowInfo",
     "EXPIRY_FORMAT",

@@ -19,11 +19,17 @@ The classic oauth2client API lives at the same paths under ``oauthkit`` (``oauth
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from oauthkit import transport as _transport  # noqa: F401 - registers the HTTP adapters
 
+# typing loads only under a type checker: `import oauthkit` stays fast (no typing, re...)
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
+    from oauthkit._adc import default
+    from oauthkit._client_credentials import ClientCredentials
     from oauthkit._clock import Clock, FakeClock
     from oauthkit._credentials import (
         AccessTokenCredentials,
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
         Credentials,
         OAuth2Credentials,
     )
+    from oauthkit._discovery import JwksCache, ProviderMetadata, discover
     from oauthkit._errors import (
         AccessDeniedError,
         AuthorizationError,
@@ -56,6 +63,8 @@ if TYPE_CHECKING:
         UnsupportedTokenTypeError,
     )
     from oauthkit._flows import RetryPolicy
+    from oauthkit._idtoken import IdTokenVerifier, fetch_userinfo
+    from oauthkit._service_account import ServiceAccountCredentials
     from oauthkit._storage import Storage
     from oauthkit._webflow import OAuth2WebServerFlow, flow_from_clientsecrets
 
@@ -69,6 +78,14 @@ _LAZY = {
     "Credentials": "oauthkit._credentials",
     "OAuth2Credentials": "oauthkit._credentials",
     "RetryPolicy": "oauthkit._flows",
+    "default": "oauthkit._adc",
+    "ClientCredentials": "oauthkit._client_credentials",
+    "JwksCache": "oauthkit._discovery",
+    "ProviderMetadata": "oauthkit._discovery",
+    "discover": "oauthkit._discovery",
+    "IdTokenVerifier": "oauthkit._idtoken",
+    "fetch_userinfo": "oauthkit._idtoken",
+    "ServiceAccountCredentials": "oauthkit._service_account",
     "Storage": "oauthkit._storage",
     "OAuth2WebServerFlow": "oauthkit._webflow",
     "flow_from_clientsecrets": "oauthkit._webflow",
@@ -107,6 +124,7 @@ __all__ = [
     "AccessTokenInfo",
     "AuthorizationError",
     "AuthorizationPendingError",
+    "ClientCredentials",
     "Clock",
     "ConfigurationError",
     "Credentials",
@@ -114,16 +132,20 @@ __all__ = [
     "FakeClock",
     "FlowExchangeError",
     "IdTokenError",
+    "IdTokenVerifier",
     "InvalidClientError",
     "InvalidGrantError",
     "InvalidRequestError",
     "InvalidResponseError",
     "InvalidScopeError",
+    "JwksCache",
     "OAuth2Credentials",
     "OAuth2WebServerFlow",
     "OAuthError",
+    "ProviderMetadata",
     "RefreshError",
     "RetryPolicy",
+    "ServiceAccountCredentials",
     "SlowDownError",
     "Storage",
     "StorageError",
@@ -134,6 +156,9 @@ __all__ = [
     "UnsupportedGrantTypeError",
     "UnsupportedTokenTypeError",
     "__version__",
+    "default",
+    "discover",
+    "fetch_userinfo",
     "flow_from_clientsecrets",
 ]
 

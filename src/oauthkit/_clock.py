@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Protocol
+
+# typing loads only under a type checker: `import oauthkit` stays fast (no typing, re...)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object
 
 __all__ = ["SYSTEM_CLOCK", "Clock", "FakeClock", "SystemClock", "utc"]
 

@@ -31,6 +31,7 @@ from oauthkit._errors import (
     InvalidResponseError,
     OAuthError,
     RefreshError,
+    StorageError,
     TokenRevokeError,
     in_context,
 )
@@ -38,6 +39,7 @@ from oauthkit._flows import RetryPolicy, revoke_flow, token_flow
 from oauthkit._models import Request, Token
 from oauthkit._protocol import rfc6749, rfc6750, rfc7009
 from oauthkit._redact import fingerprint
+from oauthkit._refresh import LockTimeoutError, VersionConflictError
 
 __all__ = [
     "EXPIRY_FORMAT",
@@ -89,6 +91,10 @@ def scopes_to_string(scopes: str | Iterable[str] | None) -> str:
     return rfc6749.scopes_to_string(scopes) or ""
 
 
+_DONE: Any = object()
+"""Marker: the exclusive section found nothing left to do."""
+
+
 class Storage(Protocol):
     """What credentials need of a store (the classic ``oauthkit.client.Storage`` API)."""
 
@@ -112,6 +118,18 @@ _KNOWN_MODULES = frozenset(
         "oauth2client.googleapiclient.oauth2client.client",
     }
 )
+
+
+# Credential classes defined in other layer-1 modules, imported on first use by name.
+_LAZY_TYPES = {
+    "ServiceAccountCredentials": "oauthkit._service_account",
+    "_JWTAccessCredentials": "oauthkit._service_account",
+    "ClientCredentials": "oauthkit._client_credentials",
+    # layer 2, named here only so that stored JSON finds its class (nothing is imported
+    # from the data itself: the table is closed)
+    "GoogleCredentials": "oauthkit._adc",
+    "GceCredentials": "oauthkit._adc",
+}
 
 
 def _register(cls: type[C]) -> type[C]:
@@ -177,6 +195,10 @@ class Credentials:
         """
         data = _load_json(json_data)
         module, name = data.get("_module"), data.get("_class")
+        if isinstance(name, str) and name in _LAZY_TYPES and name not in _TYPES:
+            import importlib
+
+            importlib.import_module(_LAZY_TYPES[name])
         if module not in _KNOWN_MODULES or not isinstance(name, str) or name not in _TYPES:
             raise ConfigurationError(
                 f"unknown credentials type {str(module)[:60]}.{str(name)[:60]}",
@@ -243,7 +265,9 @@ class OAuth2Credentials(Credentials):
     format). Keyword-only extras: ``token_endpoint_auth_method`` (``client_secret_basic``
     by default when there is a secret, ``client_secret_post`` or ``none``), ``clock``,
     ``refresh_margin`` (refresh this long before expiry; capped at half the token's
-    lifetime when that is known) and ``retry`` (backoff for 5xx, 429 and network errors).
+    lifetime when that is known), ``retry`` (backoff for 5xx, 429 and network errors) and
+    ``id_token_verifier`` (an :class:`~oauthkit._idtoken.IdTokenVerifier`: ID tokens from
+    refreshes are validated against the issuer's keys, OIDC Core §12.2).
     """
 
     def __init__(
@@ -266,6 +290,7 @@ class OAuth2Credentials(Credentials):
         clock: Clock | None = None,
         refresh_margin: datetime.timedelta = DEFAULT_REFRESH_MARGIN,
         retry: RetryPolicy = DEFAULT_RETRY,
+        id_token_verifier: Any = None,
     ) -> None:
         self.access_token = access_token
         self.client_id = client_id
@@ -289,6 +314,9 @@ class OAuth2Credentials(Credentials):
         self._lifetime: datetime.timedelta | None = None
         self._lock = threading.Lock()
         self._inflight: asyncio.Future[None] | None = None
+        self._id_token_verifier = id_token_verifier
+        self._store_version: int | None = None
+        self._pending_persist = False
 
     # --- pickling and repr: no locks, no store, no secrets --------------------------------
 
@@ -435,24 +463,74 @@ class OAuth2Credentials(Credentials):
         future: asyncio.Future[None] = loop.create_future()
         self._inflight = future
         try:
-            transport = _drivers.to_async_transport(client)
-            token = await _drivers.run_async(self._refresh_flow(), transport)
-        except OAuthError as exc:
-            err = self._refresh_failed(exc, locked=False)
-            future.set_exception(err)
-            future.exception()  # retrieved: waiters re-raise it, nobody else must
-            raise err from exc.__cause__
+            if self.store is not None:
+                await self._async_refresh_with_store(client)
+            else:
+                transport = _drivers.to_async_transport(client)
+                try:
+                    token = await _drivers.run_async(self._refresh_flow(), transport)
+                except OAuthError as exc:
+                    raise self._refresh_failed(exc) from exc.__cause__
+                self._adopt_token(token)
         except BaseException as exc:
             future.set_exception(exc)
-            future.exception()
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
             raise
         else:
-            self._adopt_token(token)
-            if self.store is not None:
-                await asyncio.to_thread(self._persist, False)
             future.set_result(None)
         finally:
             self._inflight = None
+
+    async def _async_refresh_with_store(self, client: Any) -> None:
+        """The store protocol of :meth:`_refresh` for asyncio: the lock, reads and writes
+        run on one worker thread (locks are per thread), the token request on the loop."""
+        import concurrent.futures
+
+        store = self.store
+        if store is None:  # unbound meanwhile: nothing to coordinate with
+            return
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ThreadPoolExecutor(1, "oauthkit-store") as worker:
+
+            async def call(fn: Any, *args: Any) -> Any:
+                return await loop.run_in_executor(worker, fn, *args)
+
+            try:
+                await call(store.acquire_lock)
+            except LockTimeoutError:
+                if not await call(self._adopt_if_usable, getattr(store, "peek", None)):
+                    raise
+                return
+            try:
+                version = await call(self._section_enter, store)
+                if version is _DONE:
+                    return
+                transport = _drivers.to_async_transport(client)
+                used = self.refresh_token
+                for attempt in (1, 2):  # step 6: one retry with a newer stored token
+                    try:
+                        token = await _drivers.run_async(self._refresh_flow(), transport)
+                        break
+                    except OAuthError as exc:
+                        err = self._refresh_failed(exc)
+                        if not isinstance(exc, InvalidGrantError):
+                            raise err from exc.__cause__
+                        again = None
+                        if attempt == 1:
+                            again = await call(
+                                self._section_reread_after_invalid_grant, store, used
+                            )
+                        if again is None:
+                            await call(self._write_back, store, version)
+                            raise err from exc.__cause__
+                        version = again
+                        self.invalid = False
+                        if not self._needs_refresh():
+                            return
+                self._adopt_token(token)
+                await call(self._write_back, store, version)
+            finally:
+                await call(store.release_lock)
 
     # --- the refresh itself ---------------------------------------------------------------
 
@@ -475,29 +553,134 @@ class OAuth2Credentials(Credentials):
         return token_flow(make_request, self._clock, self._retry)
 
     def _refresh(self, http: Any) -> None:
-        """Refresh under the store's lock when there is a store (classic protocol: lock,
-        re-read, adopt a fresher token another process saved, else refresh and save)."""
+        """Refresh, through the store's exclusive section when there is a store.
+
+        The one implementation of SECURITY.md §6.4's common protocol, over every store:
+
+        1. in-process single-flight (``self._lock`` in the callers; the store's own
+           per-key process lock for other objects holding the same key);
+        2. the store's cross-process (SQL, Redis: cross-machine) exclusive section; on
+           :class:`LockTimeoutError` the stored access token is used if still valid, else
+           the error is raised — never refresh without the ability to persist (§6.3.4);
+        3. re-read the record: a fresher valid token is adopted and nothing is requested;
+           the stored refresh token (the latest rotation) is the one used;
+        4. the token request;
+        5. a compare-and-swap write on the version read in 3, durable, *before* the new
+           token is returned (§6.3.3, §6.3.5); if it fails the token stays in memory,
+           :class:`StorageError` is raised and the next refresh first retries the write;
+        6. on ``invalid_grant`` the record is re-read once: a newer refresh token there is
+           tried, else the credentials are marked invalid (kept, not deleted) and the
+           error raised (RFC 6749 §5.2).
+        """
         store = self.store
         if store is None:
             self._do_refresh_request(http)
             return
-        store.acquire_lock()
         try:
-            stored = store.locked_get()
+            store.acquire_lock()
+        except LockTimeoutError:
+            if self._adopt_if_usable(getattr(store, "peek", None)):
+                return
+            raise
+        try:
+            version = self._section_enter(store)
+            if version is _DONE:
+                return
+            used = self.refresh_token
+            try:
+                self._do_refresh_request(http)
+            except InvalidGrantError:
+                again = self._section_reread_after_invalid_grant(store, used)
+                if again is None:
+                    self._write_back(store, version)
+                    raise
+                version = again
+                self.invalid = False
+                if not self._needs_refresh():
+                    return
+                try:
+                    self._do_refresh_request(http)
+                except InvalidGrantError:
+                    self._write_back(store, version)
+                    raise
+            self._write_back(store, version)
+        finally:
+            store.release_lock()
+
+    def _adopt_if_usable(self, peek: Any) -> bool:
+        stored = peek() if peek is not None else None
+        if (
+            isinstance(stored, OAuth2Credentials)
+            and not stored.invalid
+            and stored.access_token
+            and not stored._needs_refresh()
+        ):
+            self._adopt(stored)
+            return True
+        return False
+
+    def _section_enter(self, store: Storage) -> Any:
+        """Step 3 under the lock: returns the version read, or ``_DONE`` when a fresher
+        stored token was adopted (or a pending write landed and the token is good)."""
+        getter = getattr(store, "locked_get_versioned", None)
+        if getter is not None:
+            stored, version = getter()
+        else:
+            stored, version = store.locked_get(), None
+        if self._pending_persist:
+            # our in-memory token is newer than the store's (the last write failed): save
+            # it, CAS on the version it was refreshed from; if someone wrote since, theirs
+            # is adopted below instead
+            try:
+                self._write_back(store, self._store_version)
+            except VersionConflictError:
+                self._pending_persist = False
+            else:
+                return _DONE if not self._needs_refresh() else self._store_version
+        if isinstance(stored, OAuth2Credentials) and not stored.invalid:
             if (
-                isinstance(stored, OAuth2Credentials)
-                and not stored.invalid
-                and stored.access_token
+                stored.access_token
                 and stored.access_token != self.access_token
                 and not stored._needs_refresh()
             ):
                 self._adopt(stored)
+                self._store_version = version
+                return _DONE
+            if stored.refresh_token:
+                self.refresh_token = stored.refresh_token  # the latest rotation wins
+        return version
+
+    def _section_reread_after_invalid_grant(self, store: Storage, used: str | None) -> Any:
+        """Step 6: the version to retry with if the store holds another refresh token
+        (adopted into ``self``), else ``None``."""
+        getter = getattr(store, "locked_get_versioned", None)
+        stored, version = getter() if getter is not None else (store.locked_get(), None)
+        if (
+            isinstance(stored, OAuth2Credentials)
+            and not stored.invalid
+            and stored.refresh_token
+            and stored.refresh_token != used
+        ):
+            self._adopt(stored)
+            return version
+        return None
+
+    def _write_back(self, store: Storage, expected: int | None) -> None:
+        """Step 5: compare-and-swap on ``expected`` when the store supports versions."""
+        put = getattr(store, "locked_put_versioned", None)
+        try:
+            if put is not None:
+                put(self, expected)
             else:
-                self._do_refresh_request(http)
-        finally:
-            store.release_lock()
+                store.locked_put(self)
+        except StorageError:
+            self._pending_persist = True
+            logger.warning("refreshed credentials could not be saved; kept in memory")
+            raise
+        self._pending_persist = False
 
     def _do_refresh_request(self, http: Any) -> None:
+        """The token request and adoption of its answer (no store access)."""
         logger.debug("refreshing access token for client %s", self.client_id)
         try:
             flow = self._refresh_flow()
@@ -505,35 +688,24 @@ class OAuth2Credentials(Credentials):
         except OAuthError as exc:
             raise self._refresh_failed(exc) from exc.__cause__
         self._adopt_token(token)
-        self._persist()
 
-    def _refresh_failed(self, exc: OAuthError, locked: bool = True) -> OAuthError:
+    def _refresh_failed(self, exc: OAuthError) -> OAuthError:
+        """Scrub secrets from ``exc`` and type it as a refresh failure; ``invalid_grant``
+        marks the credentials invalid (the store protocol then saves that)."""
         exc.scrub(self.refresh_token, self.access_token, self.client_secret)
         if isinstance(exc, InvalidGrantError):
             self.invalid = True
             logger.info("refresh token rejected (invalid_grant): the user must authorize again")
-            self._persist(locked)
         if isinstance(exc, (ConfigurationError, RefreshError)):
             return exc
         return in_context(exc, HttpAccessTokenRefreshError)
 
-    def _persist(self, locked: bool = True) -> None:
-        """Write the credentials back to their store; ``locked`` says the caller already
-        holds the store's lock."""
-        store = self.store
-        if store is None:
-            return
-        if locked:
-            store.locked_put(self)
-            return
-        store.acquire_lock()
-        try:
-            store.locked_put(self)
-        finally:
-            store.release_lock()
-
     def _adopt_token(self, token: Token) -> None:
-        """Take a fresh token response: the one place a refresh mutates the credentials."""
+        """Take a fresh token response: the one place a refresh mutates the credentials.
+
+        An ID token in it is checked first (:meth:`_check_id_token`); if it fails, an
+        :class:`IdTokenError` is raised and nothing is adopted."""
+        claims = self._check_id_token(token)
         self.token_response = dict(token.raw)
         self.access_token = token.access_token
         if token.refresh_token:  # RFC 6749 §6: absent means "keep the one you have"
@@ -544,10 +716,31 @@ class OAuth2Credentials(Credentials):
         )
         if token.scope is not None:
             self.scopes = set(token.scope)
-        if token.id_token:
-            self.id_token = _jwt_payload(token.id_token)
+        if claims is not None:
+            self.id_token = claims
             self.id_token_jwt = token.id_token
         self.invalid = False
+
+    def _check_id_token(self, token: Token) -> dict[str, Any] | None:
+        """The claims of a new ID token in ``token`` (``None`` if there is none or it is the
+        one already held), checked against the issuer's keys when a verifier is set
+        (OIDC Core §3.1.3.7) and, when these credentials already hold an ID token, as a
+        refreshed one (OIDC Core §12.2: same ``iss``, ``sub``, ``aud``, ``azp``,
+        ``auth_time``; SECURITY.md C37)."""
+        if not token.id_token or token.id_token == self.id_token_jwt:
+            return None
+        verifier = getattr(self, "_id_token_verifier", None)
+        if verifier is not None:
+            claims: dict[str, Any] | None = verifier.verify(
+                token.id_token, access_token=token.access_token
+            )
+        else:
+            claims = _jwt_payload(token.id_token)
+        if self.id_token and claims is not None:
+            from oauthkit._protocol import oidc
+
+            oidc.check_refreshed_id_token(self.id_token, claims)
+        return claims
 
     def _adopt(self, other: OAuth2Credentials) -> None:
         self.access_token = other.access_token

@@ -14,13 +14,17 @@ register themselves here, so this layer can accept "whatever HTTP client the cal
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from oauthkit._clock import SYSTEM_CLOCK, Clock
 from oauthkit._errors import ConfigurationError, TransportError
-from oauthkit._models import Request, Response, Sleep
+
+# `import oauthkit` stays fast: typing and _models (dataclasses) load only when needed.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol, TypeVar, runtime_checkable
+
+    from oauthkit._models import Request, Response, Sleep
 
 __all__ = [
     "AsyncTransport",
@@ -36,26 +40,48 @@ __all__ = [
     "to_transport",
 ]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    T = TypeVar("T")
 
-Flow = Generator["Request | Sleep", "Response | None", T]
+    Flow = Generator["Request | Sleep", "Response | None", T]
 
+    @runtime_checkable
+    class Transport(Protocol):
+        """Sends one request and returns the response, raising :class:`TransportError` on
+        any network failure. It never follows redirects when ``request.follow_redirects`` is
+        false."""
 
-@runtime_checkable
-class Transport(Protocol):
-    """Sends one request and returns the response, raising :class:`TransportError` on any
-    network failure. It never follows redirects when ``request.follow_redirects`` is false."""
+        def send(self, request: Request) -> Response: ...
 
-    def send(self, request: Request) -> Response: ...
+    @runtime_checkable
+    class AsyncTransport(Protocol):
+        """:class:`Transport` for asyncio: ``send`` is a coroutine."""
 
+        async def send(self, request: Request) -> Response: ...
 
-@runtime_checkable
-class AsyncTransport(Protocol):
-    async def send(self, request: Request) -> Response: ...
+else:
+    Flow = Generator  # subscripted only in annotations
+
+    class _HasSend(type):
+        """``isinstance(x, Transport)`` answers as a runtime-checkable Protocol does: ``x``
+        has a callable ``send`` (without importing typing at run time)."""
+
+        def __instancecheck__(cls, obj: object) -> bool:
+            return callable(getattr(obj, "send", None)) or type.__instancecheck__(cls, obj)
+
+    class Transport(metaclass=_HasSend):
+        """Sends one request and returns the response, raising :class:`TransportError` on
+        any network failure. It never follows redirects when ``request.follow_redirects`` is
+        false."""
+
+    class AsyncTransport(metaclass=_HasSend):
+        """:class:`Transport` for asyncio: ``send`` is a coroutine."""
 
 
 def run(flow: Flow[T], transport: Transport, clock: Clock = SYSTEM_CLOCK) -> T:
     """Drive ``flow`` to completion with blocking I/O; return its result."""
+    from oauthkit._models import Sleep
+
     try:
         step = next(flow)
         while True:
@@ -79,9 +105,16 @@ def run(flow: Flow[T], transport: Transport, clock: Clock = SYSTEM_CLOCK) -> T:
 async def run_async(
     flow: Flow[T],
     transport: AsyncTransport,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
 ) -> T:
-    """Drive ``flow`` to completion on an event loop; return its result."""
+    """Drive ``flow`` to completion on an event loop; return its result. ``sleep``
+    defaults to :func:`asyncio.sleep`."""
+    if sleep is None:
+        import asyncio  # lazily: `import oauthkit` must stay fast (no event loop machinery)
+
+        sleep = asyncio.sleep
+    from oauthkit._models import Sleep
+
     try:
         step = next(flow)
         while True:

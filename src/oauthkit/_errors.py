@@ -45,7 +45,10 @@ and server-supplied text is truncated and stripped of control characters.
 
 from __future__ import annotations
 
-from typing import Any
+# typing loads only under a type checker: `import oauthkit` stays fast (no typing, re...)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "AccessDeniedError",

@@ -13,6 +13,7 @@ unpickle session data.
 from __future__ import annotations
 
 import collections
+import hmac
 import json
 import logging
 import secrets
@@ -33,6 +34,7 @@ from oauthkit._credentials import (
     _jwt_payload,
     string_to_scopes,
 )
+from oauthkit._discovery import JwksCache
 from oauthkit._errors import (
     AuthorizationError,
     ConfigurationError,
@@ -43,6 +45,7 @@ from oauthkit._errors import (
     in_context,
 )
 from oauthkit._flows import token_flow
+from oauthkit._idtoken import IdTokenVerifier
 from oauthkit._models import Request
 from oauthkit._protocol import rfc6749, rfc7636, rfc8628, rfc9207
 
@@ -65,6 +68,8 @@ _OPTIONS = (
     "allow_insecure_redirect",
     "require_iss",
     "clock",
+    "jwks_uri",
+    "id_token_algorithms",
 )
 
 _JSON_FIELDS = (
@@ -88,6 +93,8 @@ _JSON_FIELDS = (
     "token_endpoint_auth_method",
     "allow_insecure_redirect",
     "require_iss",
+    "jwks_uri",
+    "id_token_algorithms",
 )
 
 
@@ -159,7 +166,13 @@ class OAuth2WebServerFlow(Flow):
       ``client_secret_post`` or ``none``;
     - ``allow_insecure_redirect``: allow an ``http`` redirect URI on a non-loopback host
       (local development only);
-    - ``clock``: an injected clock (tests).
+    - ``clock``: an injected clock (tests);
+    - ``jwks_uri``: the issuer's JWK Set; with ``issuer``, every ID token (from the code
+      exchange and from later refreshes) is validated against it (OIDC Core §3.1.3.7,
+      §12.2): signature, ``iss``, ``aud``/``azp``, ``exp``/``iat``/``nbf``, ``nonce``,
+      ``at_hash``. Without it only the ``nonce`` of the unverified payload is checked;
+    - ``id_token_algorithms``: the JWS algorithms allowed for ID tokens (default
+      ``["RS256"]``, OIDC Core §3.1.3.7 step 7; ``none`` is never allowed).
 
     ``pkce`` is on by default (``S256``); ``pkce=False`` is for providers that reject it.
     ``authorization_header`` (classic) is sent as the token request's Authorization header
@@ -209,6 +222,10 @@ class OAuth2WebServerFlow(Flow):
         self.require_iss = bool(options.get("require_iss", False))
         self.token_endpoint_auth_method: str | None = options.get("token_endpoint_auth_method")
         self.allow_insecure_redirect = bool(options.get("allow_insecure_redirect", False))
+        self.jwks_uri: str | None = options.get("jwks_uri")
+        self.id_token_algorithms: list[str] | None = (
+            list(options["id_token_algorithms"]) if options.get("id_token_algorithms") else None
+        )
         self.state: str | None = None
         self.nonce: str | None = None
         self._clock: Clock = options.get("clock") or SYSTEM_CLOCK
@@ -357,7 +374,7 @@ class OAuth2WebServerFlow(Flow):
             token = _drivers.run(
                 token_flow(make_request, self._clock), _drivers.to_transport(http), self._clock
             )
-            credentials = self._credentials(token)
+            credentials = self._credentials(token, http)
         except ConfigurationError:
             raise
         except OAuthError as exc:
@@ -403,18 +420,48 @@ class OAuth2WebServerFlow(Flow):
 
         return make_request
 
-    def _credentials(self, token: Any) -> OAuth2Credentials:
+    def _id_token_verifier(self, http: Any) -> IdTokenVerifier | None:
+        if not (self.issuer and self.jwks_uri):
+            return None
+        jwks = JwksCache(self.jwks_uri, http, clock=self._clock)
+        return IdTokenVerifier(
+            self.issuer,
+            self.client_id,
+            jwks,
+            algorithms=self.id_token_algorithms or ("RS256",),
+            client_secret=self.client_secret,
+            clock=self._clock,
+        )
+
+    def _credentials(self, token: Any, http: Any = None) -> OAuth2Credentials:
+        """Credentials from the token response, its ID token validated first.
+
+        With ``issuer`` and ``jwks_uri`` known, the ID token is validated fully
+        (:class:`IdTokenVerifier`: OIDC Core §3.1.3.7, SECURITY.md C29-C35, C42), the
+        nonce sent in step 1 included; otherwise only its nonce is compared. When
+        ``openid`` was requested (a nonce was sent) the ID token is required (OIDC Core
+        §3.1.3.3). Raises :class:`IdTokenError` naming the failed check."""
         id_token = None
-        if token.id_token:
+        verifier = self._id_token_verifier(http)
+        if self.nonce is not None and not token.id_token:
+            raise IdTokenError(
+                "openid was requested but the token response has no ID token",
+                error="missing_id_token",
+            )
+        if token.id_token and verifier is not None:
+            id_token = verifier.verify(
+                token.id_token, nonce=self.nonce, access_token=token.access_token, http=http
+            )
+        elif token.id_token:
             id_token = _jwt_payload(token.id_token)
-            if (
-                self.nonce is not None
-                and id_token is not None
-                and (id_token.get("nonce") != self.nonce)
-            ):
-                raise IdTokenError(
-                    "the ID token's nonce does not match this flow", error="nonce_mismatch"
-                )
+            if self.nonce is not None and id_token is not None:
+                got = id_token.get("nonce")
+                if not isinstance(got, str) or not hmac.compare_digest(
+                    got.encode("utf-8"), self.nonce.encode("utf-8")
+                ):
+                    raise IdTokenError(
+                        "the ID token's nonce does not match this flow", error="nonce_mismatch"
+                    )
         scopes = token.scope if token.scope is not None else self.scope
         credentials = OAuth2Credentials(
             token.access_token,
@@ -432,6 +479,7 @@ class OAuth2WebServerFlow(Flow):
             token_info_uri=self.token_info_uri,
             token_endpoint_auth_method=self.token_endpoint_auth_method,
             clock=self._clock,
+            id_token_verifier=verifier,
         )
         credentials._adopt_token(token)
         return credentials
@@ -482,6 +530,8 @@ class OAuth2WebServerFlow(Flow):
                 require_iss=obj["require_iss"],
                 token_endpoint_auth_method=obj["token_endpoint_auth_method"],
                 allow_insecure_redirect=obj["allow_insecure_redirect"],
+                jwks_uri=obj.get("jwks_uri"),
+                id_token_algorithms=obj.get("id_token_algorithms"),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigurationError(f"flow JSON lacks {exc}") from None

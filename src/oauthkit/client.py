@@ -7,6 +7,11 @@ home.
 
 from __future__ import annotations
 
+from oauthkit._adc import (
+    ApplicationDefaultCredentialsError,
+    GoogleCredentials,
+    save_to_well_known_file,
+)
 from oauthkit._credentials import (
     EXPIRY_FORMAT,
     GOOGLE_AUTH_URI,
@@ -25,9 +30,11 @@ from oauthkit._errors import (
     Error,
     FlowExchangeError,
     HttpAccessTokenRefreshError,
+    IdTokenError,
     TokenRevokeError,
     UnknownClientSecretsFlowError,
 )
+from oauthkit._idtoken import verify_id_token
 from oauthkit._storage import Storage
 from oauthkit._webflow import (
     DeviceFlowInfo,
@@ -44,6 +51,9 @@ OOB_CALLBACK_URN = "urn:ietf:wg:oauth:2.0:oob"
 
 REFRESH_STATUS_CODES = (401,)
 
+VerifyJwtTokenError = IdTokenError
+"""(classic) An ID token failed verification: :class:`oauthkit.IdTokenError`."""
+
 __all__ = [
     "EXPIRY_FORMAT",
     "GOOGLE_AUTH_URI",
@@ -57,11 +67,13 @@ __all__ = [
     "AccessTokenCredentialsError",
     "AccessTokenInfo",
     "AccessTokenRefreshError",
+    "ApplicationDefaultCredentialsError",
     "Credentials",
     "DeviceFlowInfo",
     "Error",
     "Flow",
     "FlowExchangeError",
+    "GoogleCredentials",
     "HttpAccessTokenRefreshError",
     "InvalidClientSecretsError",
     "OAuth2Credentials",
@@ -69,7 +81,10 @@ __all__ = [
     "Storage",
     "TokenRevokeError",
     "UnknownClientSecretsFlowError",
+    "VerifyJwtTokenError",
     "credentials_from_clientsecrets_and_code",
     "credentials_from_code",
     "flow_from_clientsecrets",
+    "save_to_well_known_file",
+    "verify_id_token",
 ]

@@ -29,10 +29,12 @@ __all__ = [
     "FORM_HEADERS",
     "MAX_BODY",
     "MAX_EXPIRES_IN",
+    "METHODS",
     "OOB_REDIRECT_URIS",
     "ClientAuth",
     "authorization_code_request",
     "authorization_url",
+    "choose_auth_method",
     "is_loopback_url",
     "parse_authorization_response",
     "parse_error_body",
@@ -218,31 +220,61 @@ def parse_authorization_response(params: Mapping[str, str], expected_state: str 
 
 @dataclass(frozen=True)
 class ClientAuth:
-    """How the client authenticates at the token endpoint (RFC 6749 §2.3).
+    """How the client authenticates at the token endpoint (RFC 6749 §2.3; RFC 7523 §2.2).
 
     ``method`` is ``client_secret_basic`` (the default when there is a secret),
-    ``client_secret_post`` or ``none`` (a public client).
+    ``client_secret_post``, ``client_secret_jwt`` (an HS256 assertion keyed with the
+    secret), ``private_key_jwt`` (an assertion signed with ``signing_key``, a
+    :class:`~oauthkit._jwt.SigningKey`) or ``none`` (a public client).
+
+    The JWT methods need ``audience``: the authorization server's issuer identifier, sent
+    as a single string (SECURITY.md C22). ``clock`` (injected) dates the assertions.
     """
 
     client_id: str
     client_secret: str | None = None
     method: str | None = None
+    signing_key: Any = None
+    audience: str | None = None
+    clock: Any = None
 
     def __post_init__(self) -> None:
         method = self.resolved_method
-        if method not in ("client_secret_basic", "client_secret_post", "none"):
+        if method not in METHODS:
             raise ConfigurationError(f"unsupported client authentication method {method!r}")
-        if method != "none" and not self.client_secret:
+        if method == "private_key_jwt":
+            if self.signing_key is None:
+                raise ConfigurationError("private_key_jwt needs a signing key")
+        elif method != "none" and not self.client_secret:
             raise ConfigurationError(f"{method} needs a client_secret")
+        if method in ("private_key_jwt", "client_secret_jwt") and not self.audience:
+            raise ConfigurationError(
+                f"{method} needs the issuer identifier as the assertion audience"
+            )
 
     @property
     def resolved_method(self) -> str:
         if self.method:
             return self.method
+        if self.signing_key is not None:
+            return "private_key_jwt"
         return "client_secret_basic" if self.client_secret else "none"
 
     def __repr__(self) -> str:
         return f"ClientAuth(client_id={self.client_id!r}, method={self.resolved_method!r})"
+
+    def _assertion(self) -> str:
+        from oauthkit import _jwt
+        from oauthkit._clock import SYSTEM_CLOCK
+        from oauthkit._protocol import rfc7523
+
+        clock = self.clock or SYSTEM_CLOCK
+        claims = rfc7523.client_assertion_claims(self.client_id, self.audience or "", clock.now())
+        key = self.signing_key
+        if self.resolved_method == "client_secret_jwt":
+            key = _jwt.SigningKey((self.client_secret or "").encode("utf-8"), "HS256")
+        token: str = key.sign_jwt(claims)
+        return token
 
     def apply(self, form: dict[str, str], headers: dict[str, str]) -> None:
         """Add the client's authentication to a token-endpoint request."""
@@ -256,8 +288,45 @@ class ClientAuth:
         elif method == "client_secret_post":
             form["client_id"] = self.client_id
             form["client_secret"] = self.client_secret or ""
+        elif method in ("private_key_jwt", "client_secret_jwt"):
+            # RFC 7523 §2.2: a fresh assertion per request (unique jti, short exp).
+            form["client_id"] = self.client_id
+            form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            form["client_assertion"] = self._assertion()
         else:
             form["client_id"] = self.client_id
+
+
+METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+)
+"""Client authentication methods, in the order :func:`choose_auth_method` prefers them
+when the server supports several (RFC 9700 §2.5 prefers asymmetric ones)."""
+
+
+def choose_auth_method(supported: Iterable[str] | None, *, has_key: bool, has_secret: bool) -> str:
+    """The client authentication method to use, from the server's metadata
+    ``token_endpoint_auth_methods_supported`` (RFC 8414 §2; default
+    ``client_secret_basic``) and what the client holds: a private key first
+    (RFC 9700 §2.5), then a secret (basic, post, jwt), else ``none``."""
+    offered = list(supported) if supported is not None else ["client_secret_basic"]
+    prefs: list[str] = []
+    if has_key:
+        prefs.append("private_key_jwt")
+    if has_secret:
+        prefs += ["client_secret_basic", "client_secret_post", "client_secret_jwt"]
+    for method in prefs:
+        if method in offered:
+            return method
+    if not has_key and not has_secret:
+        return "none"
+    raise ConfigurationError(
+        "the server supports none of the client authentication methods this client can use"
+    )
 
 
 def token_request(

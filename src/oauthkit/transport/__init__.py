@@ -14,9 +14,12 @@ their module on first use.
 
 from __future__ import annotations
 
-from typing import Any
-
 from oauthkit import _drivers
+
+# typing loads only under a type checker: `import oauthkit` stays fast (no typing, re...)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__: list[str] = []
 
