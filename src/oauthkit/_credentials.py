@@ -312,6 +312,7 @@ class OAuth2Credentials(Credentials):
         self._refresh_margin = refresh_margin
         self._retry = retry
         self._lifetime: datetime.timedelta | None = None
+        self._deadline: tuple[Any, Any, datetime.datetime] | None = None
         self._lock = threading.Lock()
         self._inflight: asyncio.Future[None] | None = None
         self._id_token_verifier = id_token_verifier
@@ -331,6 +332,7 @@ class OAuth2Credentials(Credentials):
         self.store = None
         self._lock = threading.Lock()
         self._inflight = None
+        self._deadline = None
 
     def __repr__(self) -> str:
         return (
@@ -395,12 +397,18 @@ class OAuth2Credentials(Credentials):
     def _needs_refresh(self) -> bool:
         if not self.access_token or self.invalid:
             return True
-        if self.token_expiry is None:
+        expiry = self.token_expiry
+        if expiry is None:
             return False
-        margin = self._refresh_margin
-        if self._lifetime is not None:
-            margin = min(margin, self._lifetime / 2)
-        return self._clock.now() >= self.token_expiry - margin
+        # The deadline is derived once per (expiry, lifetime): this runs on every request.
+        cache = self._deadline
+        if cache is None or cache[0] is not expiry or cache[1] is not self._lifetime:
+            margin = self._refresh_margin
+            if self._lifetime is not None:
+                margin = min(margin, self._lifetime / 2)
+            cache = (expiry, self._lifetime, expiry - margin)
+            self._deadline = cache
+        return self._clock.now() >= cache[2]
 
     def has_scopes(self, scopes: str | Iterable[str]) -> bool:
         """Whether the credentials hold every scope in ``scopes``."""
@@ -429,6 +437,27 @@ class OAuth2Credentials(Credentials):
                 if self._needs_refresh():
                     self._refresh(http)
         return AccessTokenInfo(access_token=self.access_token, expires_in=self._expires_in())
+
+    def token_for_request(self, http: Any = None) -> str:
+        """The access token to send now: :meth:`get_access_token` without computing the
+        remaining lifetime (the transports call this on every request)."""
+        if self._needs_refresh():
+            with self._lock:
+                if self._needs_refresh():
+                    self._refresh(http)
+        token = self.access_token
+        if not token:  # pragma: no cover - a refresh either sets a token or raises
+            raise ConfigurationError("these credentials hold no access token")
+        return token
+
+    async def async_token_for_request(self, client: Any = None) -> str:
+        """:meth:`token_for_request` for asyncio."""
+        if self._needs_refresh():
+            await self._async_single_flight(client, None)
+        token = self.access_token
+        if not token:  # pragma: no cover
+            raise ConfigurationError("these credentials hold no access token")
+        return token
 
     def refresh(self, http: Any = None) -> None:
         """Refresh the access token now (classic). ``http`` is any supported HTTP client;

@@ -76,7 +76,7 @@ def authorize(credentials: Any, http: httplib2.Http) -> httplib2.Http:
         connection_type: Any = None,
     ) -> tuple[httplib2.Response, bytes]:
         headers = dict(headers or {})
-        token = credentials.get_access_token(http).access_token
+        token = credentials.token_for_request(http)
         headers["Authorization"] = rfc6750.authorization_header(token)
         if credentials.user_agent:
             agent = headers.get("user-agent")
@@ -87,7 +87,7 @@ def authorize(credentials: Any, http: httplib2.Http) -> httplib2.Http:
         resp, content = original(uri, method, body, headers, redirections, connection_type)
         if resp.status == 401 and rfc6750.is_invalid_token(401, resp):
             credentials.refresh_if_token(token, http)
-            token = credentials.get_access_token(http).access_token
+            token = credentials.token_for_request(http)
             headers["Authorization"] = rfc6750.authorization_header(token)
             if position is not None:
                 body.seek(position)

@@ -117,25 +117,25 @@ class BearerAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self.credentials.get_access_token().access_token
+        token = self.credentials.token_for_request()
         request.headers["Authorization"] = rfc6750.authorization_header(token)
         response = yield request
         if rfc6750.is_invalid_token(response.status_code, response.headers):
             response.read()
             self.credentials.refresh_if_token(token)
-            token = self.credentials.get_access_token().access_token
+            token = self.credentials.token_for_request()
             request.headers["Authorization"] = rfc6750.authorization_header(token)
             yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = (await self.credentials.async_get_access_token()).access_token
+        token = await self.credentials.async_token_for_request()
         request.headers["Authorization"] = rfc6750.authorization_header(token)
         response = yield request
         if rfc6750.is_invalid_token(response.status_code, response.headers):
             await response.aread()
             await self.credentials.async_refresh_if_token(token)
-            token = (await self.credentials.async_get_access_token()).access_token
+            token = await self.credentials.async_token_for_request()
             request.headers["Authorization"] = rfc6750.authorization_header(token)
             yield request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import requests
@@ -72,41 +73,36 @@ class BearerAuth(requests.auth.AuthBase):
 
     def __init__(self, credentials: Any) -> None:
         self.credentials = credentials
+        self._hook = self._handle_response  # one bound method, registered on every request
 
     def __repr__(self) -> str:
         return f"BearerAuth({self.credentials!r})"
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.credentials.get_access_token().access_token
-        r.headers["Authorization"] = rfc6750.authorization_header(token)
-        position = None
+        r.headers["Authorization"] = "Bearer " + self.credentials.token_for_request()
         body = r.body
-        if hasattr(body, "seek") and hasattr(body, "tell"):
-            try:
-                position = body.tell()  # type: ignore[union-attr]
-            except OSError:
-                position = None
-        r.register_hook("response", self._on_response(token, position))  # type: ignore[no-untyped-call]
+        if body is not None and hasattr(body, "seek") and hasattr(body, "tell"):
+            with contextlib.suppress(OSError):
+                r._oauthkit_position = body.tell()  # type: ignore[attr-defined]
+        r.register_hook("response", self._hook)  # type: ignore[no-untyped-call]
         return r
 
-    def _on_response(self, token: str, position: int | None) -> Any:
-        def hook(response: requests.Response, **kwargs: Any) -> requests.Response:
-            if response.status_code != 401 or not rfc6750.is_invalid_token(
-                401, dict(response.headers)
-            ):
-                return response
-            request = response.request.copy()
-            if position is not None:
-                request.body.seek(position)  # type: ignore[union-attr]
-            response.content  # noqa: B018 - drain so the connection can be reused
-            response.close()
-            self.credentials.refresh_if_token(token)
-            fresh = self.credentials.get_access_token().access_token
-            request.headers["Authorization"] = rfc6750.authorization_header(fresh)
-            request.hooks["response"] = []
-            replay = response.connection.send(request, **kwargs)
-            replay.history.append(response)
-            replay.request = request
-            return replay
-
-        return hook
+    def _handle_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """After a 401 naming the token invalid: refresh once and replay (RFC 6750 §3.1)."""
+        if response.status_code != 401 or not rfc6750.is_invalid_token(401, dict(response.headers)):
+            return response
+        sent = response.request
+        used = str(sent.headers.get("Authorization", "")).removeprefix("Bearer ")
+        request = sent.copy()
+        position = getattr(sent, "_oauthkit_position", None)
+        if position is not None:
+            request.body.seek(position)  # type: ignore[union-attr]
+        response.content  # noqa: B018 - drain so the connection can be reused
+        response.close()
+        self.credentials.refresh_if_token(used)
+        request.headers["Authorization"] = "Bearer " + self.credentials.token_for_request()
+        request.hooks["response"] = []
+        replay = response.connection.send(request, **kwargs)
+        replay.history.append(response)
+        replay.request = request
+        return replay
