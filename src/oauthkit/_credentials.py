@@ -11,7 +11,6 @@ expired credentials cause exactly one token request.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
 import datetime
@@ -19,7 +18,10 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 from oauthkit import _drivers
 from oauthkit._clock import SYSTEM_CLOCK, Clock, utc
@@ -484,6 +486,8 @@ class OAuth2Credentials(Credentials):
             await self._async_single_flight(client, used_token)
 
     async def _async_single_flight(self, client: Any, used_token: str | None) -> None:
+        import asyncio  # lazily: asyncio costs ~60 ms of import time for sync-only users
+
         loop = asyncio.get_running_loop()
         inflight = self._inflight
         if inflight is not None and inflight.get_loop() is loop:
@@ -518,6 +522,8 @@ class OAuth2Credentials(Credentials):
         store = self.store
         if store is None:  # unbound meanwhile: nothing to coordinate with
             return
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with concurrent.futures.ThreadPoolExecutor(1, "oauthkit-store") as worker:
 

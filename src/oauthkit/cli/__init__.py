@@ -153,6 +153,14 @@ def _parser() -> argparse.ArgumentParser:
         "list", parents=[_common()], help="list profiles", description="List every profile."
     )
 
+    sub.add_parser(
+        "migrate",
+        help="convert oauth2client credential stores into oauthkit stores",
+        description="oauthkit migrate SOURCE... --to sqlite:PATH|file:PATH (see "
+        "'oauthkit migrate --help'). SOURCE is an oauth2client file.Storage, multistore or "
+        "multiprocess file, or keyring:SERVICE:USER; nothing named in a file is imported.",
+        add_help=False,
+    )
     demo = sub.add_parser(
         "demo",
         help="run a complete flow against a local authorization server",
@@ -173,9 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (argparse exits 2 on usage errors)."""
     from oauthkit.cli._fast import fast_main
 
-    code = fast_main(list(sys.argv[1:] if argv is None else argv))
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    code = fast_main(args_list)
     if code is not None:  # a cached valid token: printed without argparse or HTTP
         return code
+    if args_list[:1] == ["migrate"]:  # its own parser: oauthkit.storage.main
+        from oauthkit.storage import main as migrate_main
+
+        return migrate_main(args_list[1:])
     args = _parser().parse_args(argv)
     if args.command == "demo":
         from oauthkit.cli._demo import run_demo
