@@ -86,6 +86,7 @@ def test_json_round_trip_and_format_matches_classic_keys() -> None:
 
 def test_oauth2client_reads_what_oauthkit_writes() -> None:
     import oauth2client.client as oauth2client  # the dev extra pins oauth2client 4.1.3
+
     data = json.loads(Credentials.new_from_json(CLASSIC_JSON).to_json())
     data["_module"] = "oauth2client.client"
     theirs = oauth2client.OAuth2Credentials.from_json(json.dumps(data))
