@@ -177,6 +177,13 @@ class ClientCredentials(OAuth2Credentials):
         self.refresh_token = None
         self.scopes = scopes
 
+    def set_client_signing_key(self, key: Any) -> None:
+        """Attach the ``private_key_jwt`` signing key (it is never serialized or pickled);
+        :meth:`from_json` also takes it as ``signing_key``."""
+        if isinstance(key, (str, bytes)):
+            key = _jwt.load_private_key(key)
+        self._signing_key = key
+
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state.pop("_signing_key", None)

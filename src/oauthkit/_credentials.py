@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 if TYPE_CHECKING:
     import asyncio
 
-from oauthkit import _drivers
+from oauthkit import _drivers, _jwt
 from oauthkit._clock import SYSTEM_CLOCK, Clock, utc
 from oauthkit._errors import (
     AccessTokenCredentialsError,
@@ -258,6 +258,15 @@ def _jwt_payload(jwt: str | None) -> dict[str, Any] | None:
     return data
 
 
+def _coerce_signing_key(key: Any) -> _jwt.SigningKey | None:
+    """A client signing key given as a :class:`~oauthkit._jwt.SigningKey` or a PEM string."""
+    if key is None or isinstance(key, _jwt.SigningKey):
+        return key
+    if isinstance(key, (str, bytes)):
+        return _jwt.load_private_key(key)
+    raise ConfigurationError("a client signing key is a SigningKey or a PEM private key")
+
+
 @_register
 class OAuth2Credentials(Credentials):
     """Credentials for a user's grant: an access token, usually a refresh token, and what is
@@ -265,11 +274,20 @@ class OAuth2Credentials(Credentials):
 
     ``token_expiry`` is timezone-aware UTC; a naive value is read as UTC (the classic
     format). Keyword-only extras: ``token_endpoint_auth_method`` (``client_secret_basic``
-    by default when there is a secret, ``client_secret_post`` or ``none``), ``clock``,
+    by default when there is a secret, ``client_secret_post``, ``client_secret_jwt``,
+    ``private_key_jwt`` or ``none``), ``issuer`` and ``client_signing_key`` (below), ``clock``,
     ``refresh_margin`` (refresh this long before expiry; capped at half the token's
     lifetime when that is known), ``retry`` (backoff for 5xx, 429 and network errors) and
     ``id_token_verifier`` (an :class:`~oauthkit._idtoken.IdTokenVerifier`: ID tokens from
     refreshes are validated against the issuer's keys, OIDC Core §12.2).
+
+    The JWT client authentication methods (RFC 7523 §2.2) need ``issuer``, the
+    authorization server's issuer identifier (the assertion's ``aud``); ``private_key_jwt``
+    also needs ``client_signing_key``, a :class:`~oauthkit._jwt.SigningKey` or a PEM private
+    key. Refresh, revoke and introspection then authenticate with that method. ``issuer``
+    is saved by :meth:`to_json`; the signing key never is (nor pickled): after
+    :meth:`from_json`, :meth:`new_from_json`, a store's ``get()`` or unpickling, give it
+    back with :meth:`set_client_signing_key`.
     """
 
     def __init__(
@@ -293,6 +311,8 @@ class OAuth2Credentials(Credentials):
         refresh_margin: datetime.timedelta = DEFAULT_REFRESH_MARGIN,
         retry: RetryPolicy = DEFAULT_RETRY,
         id_token_verifier: Any = None,
+        issuer: str | None = None,
+        client_signing_key: Any = None,
     ) -> None:
         self.access_token = access_token
         self.client_id = client_id
@@ -309,6 +329,7 @@ class OAuth2Credentials(Credentials):
         self.scopes: set[str] = set(string_to_scopes(scopes))
         self.token_info_uri = token_info_uri
         self.token_endpoint_auth_method = token_endpoint_auth_method
+        self.issuer = issuer
         self.invalid = False
         self._clock: Clock = clock or SYSTEM_CLOCK
         self._refresh_margin = refresh_margin
@@ -320,17 +341,20 @@ class OAuth2Credentials(Credentials):
         self._id_token_verifier = id_token_verifier
         self._store_version: int | None = None
         self._pending_persist = False
+        self._client_signing_key = _coerce_signing_key(client_signing_key)
 
     # --- pickling and repr: no locks, no store, no secrets --------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for key in ("store", "_lock", "_inflight"):
+        for key in ("store", "_lock", "_inflight", "_client_signing_key"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("issuer", None)
         self.__dict__.update(state)
+        self._client_signing_key = None  # never pickled: see set_client_signing_key
         self.store = None
         self._lock = threading.Lock()
         self._inflight = None
@@ -347,7 +371,8 @@ class OAuth2Credentials(Credentials):
 
     @classmethod
     def from_json(cls, json_data: str | bytes | Mapping[str, Any]) -> OAuth2Credentials:
-        """Credentials from :meth:`to_json` output (or oauth2client's)."""
+        """Credentials from :meth:`to_json` output (or oauth2client's). A ``private_key_jwt``
+        client's signing key is not in the JSON: :meth:`set_client_signing_key`."""
         data = _load_json(json_data)
         try:
             creds = cls(
@@ -365,6 +390,7 @@ class OAuth2Credentials(Credentials):
                 scopes=data.get("scopes"),
                 token_info_uri=data.get("token_info_uri"),
                 token_endpoint_auth_method=data.get("token_endpoint_auth_method"),
+                issuer=data.get("issuer"),
             )
         except KeyError as exc:
             raise ConfigurationError(
@@ -372,6 +398,12 @@ class OAuth2Credentials(Credentials):
             ) from None
         creds.invalid = bool(data.get("invalid", False))
         return creds
+
+    def set_client_signing_key(self, key: Any) -> None:
+        """Attach the ``private_key_jwt`` signing key (a :class:`~oauthkit._jwt.SigningKey`
+        or a PEM private key) to credentials loaded from JSON, a store or a pickle, none of
+        which ever holds it. ``None`` detaches it."""
+        self._client_signing_key = _coerce_signing_key(key)
 
     # --- classic state -------------------------------------------------------------------
 
@@ -426,7 +458,12 @@ class OAuth2Credentials(Credentials):
         if not self.client_id:
             return None
         return rfc6749.ClientAuth(
-            self.client_id, self.client_secret, self.token_endpoint_auth_method
+            self.client_id,
+            self.client_secret,
+            self.token_endpoint_auth_method,
+            signing_key=getattr(self, "_client_signing_key", None),
+            audience=getattr(self, "issuer", None),
+            clock=self._clock,
         )
 
     # --- getting a valid token (single-flight) --------------------------------------------

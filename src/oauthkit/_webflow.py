@@ -31,6 +31,7 @@ from oauthkit._credentials import (
     GOOGLE_TOKEN_INFO_URI,
     GOOGLE_TOKEN_URI,
     OAuth2Credentials,
+    _coerce_signing_key,
     _jwt_payload,
     string_to_scopes,
 )
@@ -65,6 +66,7 @@ logger = logging.getLogger("oauthkit")
 _OPTIONS = (
     "issuer",
     "token_endpoint_auth_method",
+    "client_signing_key",
     "allow_insecure_redirect",
     "require_iss",
     "clock",
@@ -163,7 +165,14 @@ class OAuth2WebServerFlow(Flow):
     - ``require_iss``: refuse responses without ``iss`` (the server's metadata says
       ``authorization_response_iss_parameter_supported``);
     - ``token_endpoint_auth_method``: ``client_secret_basic`` (default with a secret),
-      ``client_secret_post`` or ``none``;
+      ``client_secret_post``, ``client_secret_jwt`` (an HS256 assertion keyed with the
+      secret), ``private_key_jwt`` (default with ``client_signing_key``) or ``none``. The
+      JWT methods (RFC 7523 §2.2) need ``issuer``: it is the assertion's ``aud``;
+    - ``client_signing_key``: the ``private_key_jwt`` key, a
+      :class:`~oauthkit._jwt.SigningKey` or a PEM private key. It is never serialized nor
+      pickled: give it back to :meth:`from_json` (``client_signing_key=``) or set
+      ``flow.client_signing_key`` after unpickling. The credentials the flow creates keep
+      the method, ``issuer`` and the key, and refresh and revoke with them;
     - ``allow_insecure_redirect``: allow an ``http`` redirect URI on a non-loopback host
       (local development only);
     - ``clock``: an injected clock (tests);
@@ -221,6 +230,9 @@ class OAuth2WebServerFlow(Flow):
         self.issuer: str | None = options.get("issuer")
         self.require_iss = bool(options.get("require_iss", False))
         self.token_endpoint_auth_method: str | None = options.get("token_endpoint_auth_method")
+        self.client_signing_key = _coerce_signing_key(options.get("client_signing_key"))
+        if self.token_endpoint_auth_method is None and self.client_signing_key is not None:
+            self.token_endpoint_auth_method = "private_key_jwt"  # kept in JSON and pickles
         self.allow_insecure_redirect = bool(options.get("allow_insecure_redirect", False))
         self.jwks_uri: str | None = options.get("jwks_uri")
         self.id_token_algorithms: list[str] | None = (
@@ -250,17 +262,38 @@ class OAuth2WebServerFlow(Flow):
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        state = dict(self.__dict__)
+        state.pop("client_signing_key", None)  # never pickled: a private key
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_clock", SYSTEM_CLOCK)
         self.__dict__.update(state)
+        self.client_signing_key = None
 
     def _client_auth(self) -> rfc6749.ClientAuth:
         method = self.token_endpoint_auth_method
+        key = _coerce_signing_key(getattr(self, "client_signing_key", None))
         if method is None and not self.client_secret:
             method = "none"
-        return rfc6749.ClientAuth(self.client_id, self.client_secret, method)
+        if method in ("private_key_jwt", "client_secret_jwt") and not self.issuer:
+            raise ConfigurationError(
+                f"{method} needs issuer= (the authorization server's issuer identifier, "
+                "the assertion audience)"
+            )
+        if method == "private_key_jwt" and key is None:
+            raise ConfigurationError(
+                "private_key_jwt needs client_signing_key= (it is never serialized or "
+                "pickled: pass it to from_json or set flow.client_signing_key)"
+            )
+        return rfc6749.ClientAuth(
+            self.client_id,
+            self.client_secret,
+            method,
+            signing_key=key,
+            audience=self.issuer,
+            clock=self._clock,
+        )
 
     # --- step 1 ---------------------------------------------------------------------------
 
@@ -480,6 +513,8 @@ class OAuth2WebServerFlow(Flow):
             token_endpoint_auth_method=self.token_endpoint_auth_method,
             clock=self._clock,
             id_token_verifier=verifier,
+            issuer=self.issuer,
+            client_signing_key=_coerce_signing_key(self.client_signing_key),
         )
         credentials._adopt_token(token)
         return credentials
@@ -490,7 +525,7 @@ class OAuth2WebServerFlow(Flow):
         """The flow, mid-flight included (state, PKCE verifier, nonce, redirect URI), as JSON.
 
         The client secret is left out unless asked for: sessions are often cookies. Give it
-        back to :meth:`from_json`.
+        back to :meth:`from_json`. The ``private_key_jwt`` signing key is never included.
         """
         data = {name: getattr(self, name) for name in _JSON_FIELDS}
         if include_client_secret:
@@ -500,9 +535,15 @@ class OAuth2WebServerFlow(Flow):
 
     @classmethod
     def from_json(
-        cls, data: str | bytes | Mapping[str, Any], client_secret: str | None = None
+        cls,
+        data: str | bytes | Mapping[str, Any],
+        client_secret: str | None = None,
+        client_signing_key: Any = None,
     ) -> OAuth2WebServerFlow:
-        """A flow from :meth:`to_json` output; nothing in it is imported or executed."""
+        """A flow from :meth:`to_json` output; nothing in it is imported or executed.
+
+        ``client_secret`` and ``client_signing_key`` (``private_key_jwt``) are given back
+        here when they were not serialized."""
         try:
             obj = json.loads(data) if isinstance(data, (str, bytes)) else dict(data)
         except ValueError:
@@ -529,6 +570,7 @@ class OAuth2WebServerFlow(Flow):
                 issuer=obj["issuer"],
                 require_iss=obj["require_iss"],
                 token_endpoint_auth_method=obj["token_endpoint_auth_method"],
+                client_signing_key=client_signing_key,
                 allow_insecure_redirect=obj["allow_insecure_redirect"],
                 jwks_uri=obj.get("jwks_uri"),
                 id_token_algorithms=obj.get("id_token_algorithms"),
