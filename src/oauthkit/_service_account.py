@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from oauthkit import _drivers, _jwt
 from oauthkit._clock import SYSTEM_CLOCK, utc
@@ -63,6 +63,9 @@ def _as_signer(signer: Any, private_key_id: str | None) -> _jwt.SigningKey | Non
     if isinstance(signer, (str, bytes)):
         return _jwt.load_private_key(signer, kid=private_key_id)
     raise ConfigurationError("signer must be a PEM private key or an oauthkit SigningKey")
+
+
+_C = TypeVar("_C", bound="ServiceAccountCredentials")
 
 
 @_register
@@ -249,9 +252,13 @@ class ServiceAccountCredentials(OAuth2Credentials):
     # --- variants (copies; the original is never changed) ------------------------------------
 
     def _copy(
-        self, *, scopes: str | Iterable[str] | None = None, claims: Mapping[str, Any] | None = None
+        self,
+        *,
+        scopes: str | Iterable[str] | None = None,
+        claims: Mapping[str, Any] | None = None,
+        drop_claims: Iterable[str] = (),
     ) -> ServiceAccountCredentials:
-        kwargs = dict(self._kwargs)
+        kwargs = {k: v for k, v in self._kwargs.items() if k not in set(drop_claims)}
         if claims:
             kwargs.update(claims)
         result = ServiceAccountCredentials(
@@ -266,6 +273,10 @@ class ServiceAccountCredentials(OAuth2Credentials):
             **kwargs,
             **self._options,
         )
+        return self._carry_key(result)
+
+    def _carry_key(self, result: _C) -> _C:
+        """``result`` with this account's key material kept (for ``to_json`` on request)."""
         result._private_key_pkcs8_pem = self._private_key_pkcs8_pem
         result._private_key_pkcs12 = self._private_key_pkcs12
         result._private_key_password = self._private_key_password
@@ -306,10 +317,7 @@ class ServiceAccountCredentials(OAuth2Credentials):
             additional_claims=claims,
             **self._options,
         )
-        result._private_key_pkcs8_pem = self._private_key_pkcs8_pem
-        result._private_key_pkcs12 = self._private_key_pkcs12
-        result._private_key_password = self._private_key_password
-        return result
+        return self._carry_key(result)
 
     # --- identity and signing -----------------------------------------------------------------
 
@@ -597,19 +605,4 @@ class _JWTAccessCredentials(ServiceAccountCredentials):
 
     def create_scoped(self, scopes: str | Iterable[str]) -> ServiceAccountCredentials:
         """OAuth 2.0 service-account credentials with ``scopes`` (classic)."""
-        base = ServiceAccountCredentials(
-            self._service_account_email,
-            self._signer,
-            scopes=scopes,
-            private_key_id=self._private_key_id,
-            client_id=self.client_id,
-            user_agent=self._user_agent,
-            token_uri=self.token_uri or GOOGLE_TOKEN_URI,
-            revoke_uri=self.revoke_uri,
-            **{k: v for k, v in self._kwargs.items() if k != "aud"},
-            **self._options,
-        )
-        base._private_key_pkcs8_pem = self._private_key_pkcs8_pem
-        base._private_key_pkcs12 = self._private_key_pkcs12
-        base._private_key_password = self._private_key_password
-        return base
+        return self._copy(scopes=scopes, drop_claims=("aud",))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from oauthkit._errors import StorageError
+from oauthkit._storage import Storage
 from oauthkit.cli._fast import DB_NAME, config_dir, db_path, parse_expiry
 
 __all__ = ["DB_NAME", "ProfileDB", "ProfileStorage", "config_dir"]
@@ -169,18 +170,17 @@ class ProfileDB:
             return cursor.rowcount > 0
 
 
-class ProfileStorage:
-    """The classic Storage protocol (``oauthkit._storage.Storage``) over one profile.
-
-    ``get``/``put``/``delete`` and the ``locked_*`` variants; ``acquire_lock`` holds an
-    in-process lock and an exclusive ``flock`` on ``<db>.lock`` so refreshes are
-    single-flight across processes.
+class ProfileStorage(Storage):
+    """The classic Storage (``oauthkit._storage.Storage``) over one profile: the base class
+    gives ``get``/``put``/``delete``; this one adds the ``locked_*`` methods and an
+    ``acquire_lock`` that holds an in-process lock and an exclusive ``flock`` on
+    ``<db>.lock``, so refreshes are single-flight across processes.
     """
 
     def __init__(self, db: ProfileDB, name: str) -> None:
+        super().__init__(threading.RLock())
         self.db = db
         self.name = name
-        self._lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
 
@@ -225,32 +225,6 @@ class ProfileStorage:
 
     def locked_delete(self) -> None:
         self.db.delete(self.name)
-
-    def get(self) -> Any:
-        self.acquire_lock()
-        try:
-            credentials = self.locked_get()
-        finally:
-            self.release_lock()
-        if credentials is not None and hasattr(credentials, "set_store"):
-            credentials.set_store(self)
-        return credentials
-
-    def put(self, credentials: Any) -> None:
-        self.acquire_lock()
-        try:
-            self.locked_put(credentials)
-        finally:
-            self.release_lock()
-        if hasattr(credentials, "set_store"):
-            credentials.set_store(self)
-
-    def delete(self) -> None:
-        self.acquire_lock()
-        try:
-            self.locked_delete()
-        finally:
-            self.release_lock()
 
     def __repr__(self) -> str:
         return f"ProfileStorage({str(self.db.path)!r}, {self.name!r})"
