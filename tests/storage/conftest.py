@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,21 @@ from tests.storage.backends import ALL, MemoryKeyring, Spec, spec_for
 from tests.storage.services import postgres_server, redis_server
 
 _counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def fault_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise RuntimeError("gcc is needed to build the LD_PRELOAD fault shim")
+    out = tmp_path_factory.mktemp("shim") / "faultshim.so"
+    source = Path(__file__).with_name("faultshim.c")  # see its header for the knobs
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", str(out), str(source), "-ldl"],
+        check=True,
+        capture_output=True,
+    )
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,18 @@ def _pg_bin(name: str) -> str:
 @contextlib.contextmanager
 def postgres_server(tmp: Path) -> Iterator[str]:
     """A PostgreSQL cluster; yields a SQLAlchemy URL (psycopg 3)."""
+    with postgres_process() as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_process(
+    shim: Path | None = None, fault: str | None = None
+) -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL cluster; yields its SQLAlchemy URL and its own directory. With
+    ``shim`` (``faultshim.c`` built) and ``fault`` (``write:28``...), the server runs
+    with the shim preloaded, failing that call once on its WAL (``pg_wal``) when the file
+    ``arm`` in that directory exists."""
     root = os.geteuid() == 0
     # pytest's temp dirs are 0700 root: the postgres user needs a directory of its own
     tmp = Path(tempfile.mkdtemp(prefix="oauthkit-pg-"))
@@ -79,6 +91,19 @@ def postgres_server(tmp: Path) -> Iterator[str]:
         user=user,
     )
     port = free_port()
+    env = None
+    if shim is not None and fault is not None:
+        preload = tmp / "faultshim.so"  # readable by the postgres user
+        shutil.copy(shim, preload)
+        os.chmod(preload, 0o755)  # noqa: S103 - a shared library the server user loads
+        env = {
+            **os.environ,
+            "LD_PRELOAD": str(preload),
+            "OAUTHKIT_FAULT": fault,
+            "OAUTHKIT_FAULT_DIR": str(data / "pg_wal"),
+            "OAUTHKIT_FAULT_ARM_FILE": str(tmp / "arm"),
+            "OAUTHKIT_FAULT_ONCE": "1",
+        }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
@@ -99,6 +124,7 @@ def postgres_server(tmp: Path) -> Iterator[str]:
             stdout=out,
             stderr=subprocess.STDOUT,
             user=user,
+            env=env,
         )
     url = f"postgresql+psycopg://{owner}@127.0.0.1:{port}/postgres"
 
@@ -113,7 +139,7 @@ def postgres_server(tmp: Path) -> Iterator[str]:
 
     try:
         _wait_until(ready, "postgres", proc, log)
-        yield url
+        yield url, tmp
     finally:
         _stop(proc, signal.SIGINT)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -128,7 +154,7 @@ def redis_server(tmp: Path, port: int | None = None) -> Iterator[int]:
 
 @contextlib.contextmanager
 def redis_process(
-    tmp: Path, port: int | None = None
+    tmp: Path, port: int | None = None, env: dict[str, str] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     exe = shutil.which("redis-server")
     if exe is None:
@@ -158,6 +184,7 @@ def redis_process(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env},
         )
 
     def ready() -> bool:

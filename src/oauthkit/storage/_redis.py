@@ -5,8 +5,20 @@ lease ``<prefix>:lock:{<id>}``; ``<id>`` is a SHA-256 of the key and the braces 
 cluster hash tag, so both live in one slot. The lease (``SET NX PX`` with a random token,
 released by compare-and-delete) avoids duplicate refreshes; correctness comes from the
 compare-and-swap script on ``version`` (the fencing token), as SECURITY.md §6.4 "Redis"
-requires. Durability is the server's: run it with ``appendonly yes`` and
-``appendfsync always`` so an acknowledged rotation survives a crash.
+requires. While a section is held, a watchdog thread extends the lease (compare-and-
+extend by token every third of the lease), so a refresh slower than the lease is not
+taken over while its holder lives; a holder that dies or stalls stops extending and the
+lease expires after at most ``lease`` seconds (a stalled holder that wakes up is still
+fenced by the compare-and-swap). Durability is the server's: run it with
+``appendonly yes``, ``appendfsync always`` and a ``maxmemory-policy`` that never evicts
+the credential keys (they have no TTL: ``noeviction`` or ``volatile-*``);
+:meth:`RedisStore.check_durability` verifies this.
+
+Failures are :class:`StorageError` with a reason code: ``unavailable`` (connection lost,
+server down or loading), ``read_only`` (a read-only replica, ``min-replicas-to-write``
+not met), ``no_space`` (``maxmemory`` reached), ``io_error`` (the server cannot persist,
+anything else). Messages never hold record data. A write whose connection is lost may
+still have been applied (outcome unknown): re-read before retrying.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +50,23 @@ redis.call('HSET', KEYS[1], 'key', ARGV[1], 'data', ARGV[2], 'version', n)
 return n
 """
 
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# the first word of a Redis error reply (kept through scripts) -> reason code
+_REPLIES = {
+    "READONLY": "read_only",
+    "NOREPLICAS": "read_only",
+    "OOM": "no_space",
+    "MISCONF": "io_error",
+    "LOADING": "unavailable",
+    "MASTERDOWN": "unavailable",
+    "BUSY": "storage_busy",
+    "NOPERM": "permission_denied",
+}
+
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -44,9 +74,12 @@ return 0
 
 
 class RedisStore:
-    """A keyed store on a ``redis.Redis`` client the caller owns (and closes)."""
+    """A keyed store on a ``redis.Redis`` client the caller owns (and closes).
 
-    def __init__(self, client: Any, *, prefix: str = "oauthkit", lease: float = 60.0) -> None:
+    ``lease`` (seconds) bounds how long a dead holder blocks the others; the watchdog
+    keeps it alive for as long as the holder lives."""
+
+    def __init__(self, client: Any, *, prefix: str = "oauthkit", lease: float = 15.0) -> None:
         self._r = client
         self.prefix = prefix
         self._lease_ms = int(lease * 1000)
@@ -61,7 +94,52 @@ class RedisStore:
         return f"{self.prefix}:cred:{{{self._id(key)}}}"
 
     def _error(self, exc: Exception, what: str) -> StorageError:
-        return StorageError(f"redis {what} failed ({type(exc).__name__})", error="io_error")
+        import redis
+
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            reason = "unavailable"
+        elif isinstance(exc, redis.exceptions.ReadOnlyError):
+            reason = "read_only"
+        elif isinstance(exc, redis.exceptions.OutOfMemoryError):
+            reason = "no_space"
+        elif isinstance(exc, redis.exceptions.NoPermissionError):
+            reason = "permission_denied"
+        else:  # redis-py keeps the error word in the text of the replies it does not map
+            words = str(exc).split(maxsplit=1)
+            reason = _REPLIES.get(words[0] if words else "", "io_error")
+        return StorageError(f"redis {what} failed ({reason}, {type(exc).__name__})", error=reason)
+
+    def check_durability(self) -> dict[str, str]:
+        """Check that an acknowledged write survives a server crash and is never evicted
+        (SECURITY.md §6.2 SL-25..28, §6.4 "Redis"): ``appendonly yes``, ``appendfsync
+        always`` and a ``maxmemory-policy`` of ``noeviction`` or ``volatile-*`` (the
+        credential keys have no TTL). Returns the settings read; raises
+        :class:`StorageError` (``not_durable``) naming each wrong setting, or with the
+        reason of the failure if ``CONFIG GET`` is refused (managed services may rename it)."""
+        import redis
+
+        try:
+            settings = {
+                name: _text(self._r.config_get(name).get(name, ""))
+                for name in ("appendonly", "appendfsync", "maxmemory-policy")
+            }
+        except redis.RedisError as exc:
+            raise self._error(exc, "durability check") from exc
+        wrong = []
+        if settings["appendonly"] != "yes":
+            wrong.append(f"appendonly={settings['appendonly']} (want yes)")
+        if settings["appendfsync"] != "always":
+            wrong.append(f"appendfsync={settings['appendfsync']} (want always)")
+        policy = settings["maxmemory-policy"]
+        if policy != "noeviction" and not policy.startswith("volatile-"):
+            wrong.append(f"maxmemory-policy={policy} (want noeviction or volatile-*)")
+        if wrong:
+            raise StorageError(
+                "Redis may lose or evict acknowledged writes (a rotated refresh token): "
+                + ", ".join(wrong),
+                error="not_durable",
+            )
+        return settings
 
     def read(self, key: str) -> Record | None:
         import redis
@@ -105,7 +183,8 @@ class RedisStore:
         token = secrets.token_hex(16)
         deadline = time.monotonic() + timeout
         delay = 0.002
-        with process_lock(f"redis:{self.prefix}", key, timeout):
+        # one in-process queue per client: two clients are two hosts, only Redis decides
+        with process_lock(f"redis:{id(self._r)}:{self.prefix}", key, timeout):
             try:
                 while not self._r.set(name, token, nx=True, px=self._lease_ms):
                     if time.monotonic() >= deadline:
@@ -116,11 +195,31 @@ class RedisStore:
                     delay = min(delay * 2, 0.05)
             except redis.RedisError as exc:
                 raise self._error(exc, "lock") from exc
+            stop = threading.Event()
+            watchdog = threading.Thread(
+                target=self._extend, args=(name, token, stop), name="oauthkit-redis-lease"
+            )
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 yield
             finally:
+                stop.set()
+                watchdog.join()
                 with contextlib.suppress(redis.RedisError):
                     self._r.eval(_UNLOCK, 1, name, token)
+
+    def _extend(self, name: str, token: str, stop: threading.Event) -> None:
+        """Extend the lease every third of it while ``stop`` is unset; give up once the
+        lease is no longer ours (it expired: the CAS on ``version`` fences us)."""
+        import redis
+
+        while not stop.wait(self._lease_ms / 3000):
+            try:
+                if not self._r.eval(_EXTEND, 1, name, token, self._lease_ms):
+                    return
+            except redis.RedisError:
+                continue  # a blip: try again; the lease still runs out if the server is gone
 
     def lock(self, key: str, timeout: float) -> contextlib.AbstractContextManager[None]:
         return self._lease(key, timeout)

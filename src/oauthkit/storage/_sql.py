@@ -8,6 +8,13 @@ transaction-scoped advisory lock, ``pg_advisory_xact_lock(namespace, hash(key))`
 connection of its own with ``lock_timeout`` set: released on commit, rollback or
 disconnect, valid across machines, and safe with transaction poolers (SECURITY.md §6.4
 "PostgreSQL" option B). Other databases get a per-process lock only.
+
+Failures are :class:`StorageError` with a reason code from the SQLSTATE: ``read_only``
+(read-only transaction, hot standby), ``no_space`` (disk full), ``unavailable``
+(connection lost, backend terminated, server restarting), ``storage_busy``, else
+``io_error``. A write whose connection dies *at commit* may still have been committed
+(outcome unknown): re-read before retrying. :meth:`SQLStore.check_durability` verifies the
+server settings an acknowledged rotation relies on.
 """
 
 from __future__ import annotations
@@ -29,6 +36,39 @@ from oauthkit.storage._sqlite import identity_of, scopes_cover
 __all__ = ["SQLStore"]
 
 _NAMESPACE = 0x6F4B  # "oK": the first half of the two-int advisory lock key
+
+# SQLSTATE (PostgreSQL appendix A) -> StorageError reason code; classes by first two chars
+_SQLSTATES = {
+    "25006": "read_only",  # read_only_sql_transaction (also a hot standby)
+    "53100": "no_space",  # disk_full
+    "55P03": "storage_busy",  # lock_not_available
+    "40001": "storage_busy",  # serialization_failure
+    "40P01": "storage_busy",  # deadlock_detected
+    "57P01": "unavailable",  # admin_shutdown (pg_terminate_backend, server stopping)
+    "57P02": "unavailable",  # crash_shutdown
+    "57P03": "unavailable",  # cannot_connect_now (starting up, in recovery)
+}
+_SQLSTATE_CLASSES = {"08": "unavailable", "53": "unavailable", "58": "io_error", "XX": "io_error"}
+
+# what an acknowledged commit needs to survive a crash (synchronous_commit=off can lose it)
+_DURABLE = {
+    "fsync": ("on",),
+    "full_page_writes": ("on",),
+    "synchronous_commit": ("on", "remote_apply", "remote_write", "local"),
+}
+
+
+def _reason(exc: BaseException) -> str:
+    sa = _sa()
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str) and state:
+        return _SQLSTATES.get(state) or _SQLSTATE_CLASSES.get(state[:2], "io_error")
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return "unavailable"  # the connection died without a server reply
+    if isinstance(exc, sa.exc.OperationalError):
+        return "unavailable"  # e.g. cannot connect: no SQLSTATE from the server
+    return "io_error"
 
 
 def _sa() -> Any:
@@ -68,7 +108,44 @@ class SQLStore:
         return f"<SQLStore {self.engine.dialect.name}:{self.table.name}>"
 
     def _error(self, exc: Exception, what: str) -> StorageError:
-        return StorageError(f"SQL {what} failed ({type(exc).__name__})", error="io_error")
+        """A typed error: the reason comes from the SQLSTATE (``read_only``,
+        ``no_space``, ``unavailable`` when the connection or server went away,
+        ``storage_busy``), else ``io_error``; the message never holds row data."""
+        reason = _reason(exc)
+        return StorageError(
+            f"SQL {what} on {self.table.name} failed ({reason}, {type(exc).__name__})",
+            error=reason,
+        )
+
+    def check_durability(self) -> dict[str, str]:
+        """Check that an acknowledged write survives a server crash (SECURITY.md §6.2
+        SL-25..28): on PostgreSQL ``fsync``, ``full_page_writes`` on and
+        ``synchronous_commit`` not ``off``, as this session sees them. Returns the
+        settings read; raises :class:`StorageError` (``not_durable``) naming each
+        setting that is wrong. Other databases: checks nothing, returns ``{}``."""
+        sa = _sa()
+        if self.engine.dialect.name != "postgresql":
+            return {}
+        try:
+            with self.engine.connect() as conn:
+                settings = {
+                    name: str(conn.execute(sa.text(f"SHOW {name}")).scalar_one())
+                    for name in _DURABLE
+                }
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc, "durability check") from exc
+        wrong = [
+            f"{name}={settings[name]} (want {' or '.join(good)})"
+            for name, good in _DURABLE.items()
+            if settings[name] not in good
+        ]
+        if wrong:
+            raise StorageError(
+                "PostgreSQL may lose acknowledged writes (a rotated refresh token): "
+                + ", ".join(wrong),
+                error="not_durable",
+            )
+        return settings
 
     def read(self, key: str) -> Record | None:
         sa = _sa()

@@ -20,7 +20,7 @@ from typing import Any
 
 from oauthkit._errors import StorageError
 from oauthkit._refresh import CorruptStoreError, Record, VersionConflictError
-from oauthkit.storage._fs import KeyLock, quarantine, read_file, refuse_symlink
+from oauthkit.storage._fs import KeyLock, quarantine, read_file, refuse_symlink, storage_error
 
 __all__ = ["SQLiteStore", "identity_of", "scopes_cover"]
 
@@ -32,6 +32,16 @@ _SCHEMA = (
 )
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# primary result codes (https://sqlite.org/rescode.html) -> StorageError reason codes
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+_REASONS = {
+    _BUSY: "storage_busy",
+    _LOCKED: "storage_busy",
+    _READONLY: "read_only",
+    _IOERR: "io_error",
+    _FULL: "no_space",
+}
 
 
 def identity_of(data: str) -> tuple[str | None, str | None, str | None, str]:
@@ -58,6 +68,24 @@ def identity_of(data: str) -> tuple[str | None, str | None, str | None, str]:
 
 def scopes_cover(granted: str, wanted: Iterable[str]) -> bool:
     return set(wanted).issubset(granted.split())
+
+
+def _code_from_text(text: str) -> int | None:
+    """The primary result code behind an error message (Python < 3.11 has no code)."""
+    text = text.lower()
+    for needle, code in (
+        ("malformed", _CORRUPT),
+        ("not a database", _NOTADB),
+        ("full", _FULL),
+        ("readonly", _READONLY),
+        ("read-only", _READONLY),
+        ("unable to open", _CANTOPEN),
+        ("locked", _BUSY),
+        ("busy", _BUSY),
+    ):
+        if needle in text:
+            return code
+    return None
 
 
 class SQLiteStore:
@@ -87,7 +115,7 @@ class SQLiteStore:
                 os.close(os.open(self.path, flags, 0o600))
                 os.chmod(self.path, 0o600)
             except OSError as exc:
-                raise StorageError(f"creating {self.path} failed", error="os_error") from exc
+                raise storage_error(exc, "creating", self.path) from exc
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -96,7 +124,7 @@ class SQLiteStore:
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
-            raise StorageError(f"opening {self.path} failed", error="os_error") from exc
+            raise self._error(exc, "opening") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -132,17 +160,24 @@ class SQLiteStore:
         self.close()
 
     def _error(self, exc: sqlite3.Error, what: str) -> StorageError:
-        text = str(exc).lower()
-        if "full" in text:
-            reason = "no_space"
-        elif "readonly" in text or "read-only" in text:
-            reason = "read_only"
-        elif "malformed" in text or "not a database" in text:
+        """A typed error for a SQLite failure: the reason comes from the primary result
+        code (``SQLITE_FULL`` -> ``no_space``, ``SQLITE_IOERR`` -> ``io_error``,
+        ``SQLITE_READONLY`` -> ``read_only``, ``SQLITE_BUSY``/``LOCKED`` ->
+        ``storage_busy``); ``SQLITE_CANTOPEN`` is explained by reopening the file (the
+        errno: ``read_only``, ``no_space``, ``permission_denied`` ..., else
+        ``cannot_open``). The message names the path and reason, never row data."""
+        code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+        primary = code & 0xFF if isinstance(code, int) else _code_from_text(str(exc))
+        if primary in (_CORRUPT, _NOTADB):
             return CorruptStoreError(f"{what} {self.path}: database is corrupt")
-        elif "locked" in text or "busy" in text:
-            reason = "storage_busy"
-        else:
-            reason = "io_error"
+        if primary == _CANTOPEN:
+            try:
+                flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+                os.close(os.open(self.path, flags))
+            except OSError as probe:
+                return storage_error(probe, what, self.path)
+            return StorageError(f"{what} {self.path} failed (cannot_open)", error="cannot_open")
+        reason = _REASONS.get(primary or 0, "io_error")
         return StorageError(f"{what} {self.path} failed ({reason})", error=reason)
 
     @contextlib.contextmanager
