@@ -84,18 +84,23 @@ class IdTokenVerifier:
         nonce: str | None = None,
         access_token: str | None = None,
         http: Any = None,
+        max_age: datetime.timedelta | None = None,
     ) -> dict[str, Any]:
-        """The validated claims of ``token``; raises :class:`IdTokenError` naming the check."""
+        """The validated claims of ``token``; raises :class:`IdTokenError` naming the check.
+
+        ``nonce`` and ``max_age`` are what the authorization request sent (OIDC Core
+        §3.1.3.7 items 11 and 13): pass them for the ID token of a code exchange, not for
+        one from a refresh (it keeps the original ``auth_time``, §12.2)."""
         keys = self.jwks.keys(http)
         try:
-            return self._validate(token, keys, nonce, access_token)
+            return self._validate(token, keys, nonce, access_token, max_age)
         except IdTokenError as exc:
             if exc.error != "unknown_kid":
                 raise
             fresh = self.jwks.refetch(http)
             if fresh is None:
                 raise
-            return self._validate(token, fresh, nonce, access_token)
+            return self._validate(token, fresh, nonce, access_token, max_age)
 
     def _validate(
         self,
@@ -103,6 +108,7 @@ class IdTokenVerifier:
         keys: list[_jwt.VerifyingKey],
         nonce: str | None,
         access_token: str | None,
+        max_age: datetime.timedelta | None = None,
     ) -> dict[str, Any]:
         return oidc.validate_id_token(
             token,
@@ -115,6 +121,7 @@ class IdTokenVerifier:
             nonce=nonce,
             access_token=access_token,
             client_secret=self._client_secret,
+            max_age=max_age,
         )
 
 

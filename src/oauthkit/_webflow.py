@@ -13,6 +13,7 @@ unpickle session data.
 from __future__ import annotations
 
 import collections
+import datetime
 import hmac
 import json
 import logging
@@ -48,7 +49,7 @@ from oauthkit._errors import (
 from oauthkit._flows import token_flow
 from oauthkit._idtoken import IdTokenVerifier
 from oauthkit._models import Request
-from oauthkit._protocol import rfc6749, rfc7636, rfc8628, rfc9207
+from oauthkit._protocol import oidc, rfc6749, rfc7636, rfc8628, rfc9207
 
 __all__ = [
     "DeviceFlowInfo",
@@ -72,6 +73,8 @@ _OPTIONS = (
     "clock",
     "jwks_uri",
     "id_token_algorithms",
+    "max_age",
+    "require_acr",
 )
 
 _JSON_FIELDS = (
@@ -97,6 +100,8 @@ _JSON_FIELDS = (
     "require_iss",
     "jwks_uri",
     "id_token_algorithms",
+    "max_age",
+    "require_acr",
 )
 
 
@@ -148,6 +153,25 @@ def _redirect_params(code: Any) -> dict[str, str]:
     return out
 
 
+def _max_age_option(value: Any) -> int | None:
+    """``max_age`` as whole seconds >= 0 (OIDC Core §3.1.2.1)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError("max_age must be a whole number of seconds >= 0")
+    return value
+
+
+def _require_acr_option(value: Any) -> list[str] | None:
+    """``require_acr`` as a list of ``acr`` values (a space-separated string or strings)."""
+    if not value:
+        return None
+    values = value.split() if isinstance(value, str) else list(value)
+    if not all(isinstance(v, str) and v for v in values):
+        raise ConfigurationError("require_acr must be acr values (strings)")
+    return values
+
+
 def _looks_like_redirect_url(code: str) -> bool:
     return code.startswith(("http://", "https://")) and "?" in code
 
@@ -181,7 +205,17 @@ class OAuth2WebServerFlow(Flow):
       §12.2): signature, ``iss``, ``aud``/``azp``, ``exp``/``iat``/``nbf``, ``nonce``,
       ``at_hash``. Without it only the ``nonce`` of the unverified payload is checked;
     - ``id_token_algorithms``: the JWS algorithms allowed for ID tokens (default
-      ``["RS256"]``, OIDC Core §3.1.3.7 step 7; ``none`` is never allowed).
+      ``["RS256"]``, OIDC Core §3.1.3.7 step 7; ``none`` is never allowed);
+    - ``max_age``: seconds; sent as ``max_age`` (OIDC Core §3.1.2.1, needs ``openid``).
+      The ID token of the code exchange must then carry ``auth_time`` no older than
+      ``max_age`` (plus the verifier's leeway), else :class:`IdTokenError`
+      (``missing_auth_time``, ``invalid_auth_time``, ``auth_time_too_old``; §3.1.3.7 item
+      13): start a new flow to make the user authenticate again;
+    - ``require_acr``: the Authentication Context Class References this client accepts;
+      sent as ``acr_values`` (unless ``acr_values`` is given) and the ID token's ``acr``
+      must be one of them, else :class:`IdTokenError` (``acr_not_accepted``; §3.1.3.7
+      item 12). Without it ``acr_values`` is only a request and the claims are the app's
+      to judge (the server MAY answer with another class).
 
     ``pkce`` is on by default (``S256``); ``pkce=False`` is for providers that reject it.
     ``authorization_header`` (classic) is sent as the token request's Authorization header
@@ -238,6 +272,12 @@ class OAuth2WebServerFlow(Flow):
         self.id_token_algorithms: list[str] | None = (
             list(options["id_token_algorithms"]) if options.get("id_token_algorithms") else None
         )
+        self.max_age = _max_age_option(options.get("max_age"))
+        self.require_acr = _require_acr_option(options.get("require_acr"))
+        if (self.max_age is not None or self.require_acr) and "openid" not in self.scope.split():
+            raise ConfigurationError("max_age and require_acr need the openid scope (an ID token)")
+        if self.require_acr and "acr_values" not in kwargs:
+            kwargs["acr_values"] = " ".join(self.require_acr)
         self.state: str | None = None
         self.nonce: str | None = None
         self._clock: Clock = options.get("clock") or SYSTEM_CLOCK
@@ -268,6 +308,8 @@ class OAuth2WebServerFlow(Flow):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_clock", SYSTEM_CLOCK)
+        state.setdefault("max_age", None)  # pickled before these options existed
+        state.setdefault("require_acr", None)
         self.__dict__.update(state)
         self.client_signing_key = None
 
@@ -331,6 +373,8 @@ class OAuth2WebServerFlow(Flow):
         if "openid" in self.scope.split():
             self.nonce = secrets.token_urlsafe(32)
             query["nonce"] = self.nonce
+        if self.max_age is not None:
+            query["max_age"] = str(self.max_age)
         return rfc6749.authorization_url(self.auth_uri, query)
 
     # --- device grant (RFC 8628) ------------------------------------------------------------
@@ -407,7 +451,7 @@ class OAuth2WebServerFlow(Flow):
             token = _drivers.run(
                 token_flow(make_request, self._clock), _drivers.to_transport(http), self._clock
             )
-            credentials = self._credentials(token, http)
+            credentials = self._credentials(token, http, authorization=device_flow_info is None)
         except ConfigurationError:
             raise
         except OAuthError as exc:
@@ -466,14 +510,19 @@ class OAuth2WebServerFlow(Flow):
             clock=self._clock,
         )
 
-    def _credentials(self, token: Any, http: Any = None) -> OAuth2Credentials:
+    def _credentials(
+        self, token: Any, http: Any = None, *, authorization: bool = False
+    ) -> OAuth2Credentials:
         """Credentials from the token response, its ID token validated first.
 
         With ``issuer`` and ``jwks_uri`` known, the ID token is validated fully
         (:class:`IdTokenVerifier`: OIDC Core §3.1.3.7, SECURITY.md C29-C35, C42), the
         nonce sent in step 1 included; otherwise only its nonce is compared. When
         ``openid`` was requested (a nonce was sent) the ID token is required (OIDC Core
-        §3.1.3.3). Raises :class:`IdTokenError` naming the failed check."""
+        §3.1.3.3). ``max_age`` and ``require_acr`` are checked here, when they were sent
+        (``authorization``: an authorization-code exchange, not the device grant), and
+        never on refresh: a refreshed ID token keeps the original ``auth_time`` (§12.2).
+        Raises :class:`IdTokenError` naming the failed check."""
         id_token = None
         verifier = self._id_token_verifier(http)
         if self.nonce is not None and not token.id_token:
@@ -481,9 +530,19 @@ class OAuth2WebServerFlow(Flow):
                 "openid was requested but the token response has no ID token",
                 error="missing_id_token",
             )
+        max_age = (
+            datetime.timedelta(seconds=self.max_age)
+            if authorization and self.max_age is not None
+            else None
+        )
+        require_acr = self.require_acr if authorization else None
         if token.id_token and verifier is not None:
             id_token = verifier.verify(
-                token.id_token, nonce=self.nonce, access_token=token.access_token, http=http
+                token.id_token,
+                nonce=self.nonce,
+                access_token=token.access_token,
+                http=http,
+                max_age=max_age,
             )
         elif token.id_token:
             id_token = _jwt_payload(token.id_token)
@@ -495,6 +554,15 @@ class OAuth2WebServerFlow(Flow):
                     raise IdTokenError(
                         "the ID token's nonce does not match this flow", error="nonce_mismatch"
                     )
+            if max_age is not None and id_token is not None:
+                oidc.check_auth_time(id_token, max_age, now=self._clock.now())
+        if (max_age is not None or require_acr) and id_token is None:
+            raise IdTokenError(
+                "max_age or require_acr was set but the token response has no ID token",
+                error="missing_id_token",
+            )
+        if require_acr and id_token is not None:
+            oidc.check_acr(id_token, require_acr)
         scopes = token.scope if token.scope is not None else self.scope
         credentials = OAuth2Credentials(
             token.access_token,
@@ -574,6 +642,8 @@ class OAuth2WebServerFlow(Flow):
                 allow_insecure_redirect=obj["allow_insecure_redirect"],
                 jwks_uri=obj.get("jwks_uri"),
                 id_token_algorithms=obj.get("id_token_algorithms"),
+                max_age=obj.get("max_age"),
+                require_acr=obj.get("require_acr"),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigurationError(f"flow JSON lacks {exc}") from None
@@ -596,8 +666,16 @@ def flow_from_clientsecrets(
     pkce: bool | None = None,
     code_verifier: str | None = None,
     prompt: str | None = None,
+    *,
+    client_signing_key: Any = None,
+    max_age: int | None = None,
 ) -> OAuth2WebServerFlow:
     """A flow from a ``client_secrets.json`` file (classic).
+
+    The file's optional ``issuer`` and ``token_endpoint_auth_method`` configure the flow;
+    ``client_signing_key`` is the ``private_key_jwt`` key (a key is never read from the
+    file: :class:`OAuth2WebServerFlow` says how it is kept), and ``prompt`` and
+    ``max_age`` are passed to the flow as well.
 
     Raises :class:`InvalidClientSecretsError` for a bad file — or, when ``message`` is
     given, prints it and exits (classic behaviour for command-line tools) — and
@@ -629,7 +707,11 @@ def flow_from_clientsecrets(
         kwargs["code_verifier"] = code_verifier
     if prompt is not None:
         kwargs["prompt"] = prompt
-    return OAuth2WebServerFlow(info["client_id"], info["client_secret"], scope, **kwargs)
+    if client_signing_key is not None:
+        kwargs["client_signing_key"] = client_signing_key
+    if max_age is not None:
+        kwargs["max_age"] = max_age
+    return OAuth2WebServerFlow(info["client_id"], info.get("client_secret"), scope, **kwargs)
 
 
 def credentials_from_code(
@@ -675,8 +757,11 @@ def credentials_from_clientsecrets_and_code(
     http: Any = None,
     cache: Any = None,
     device_uri: str | None = None,
+    *,
+    client_signing_key: Any = None,
 ) -> OAuth2Credentials:
-    """:func:`credentials_from_code` with the client read from a client secrets file."""
+    """:func:`credentials_from_code` with the client read from a client secrets file
+    (``client_signing_key`` as for :func:`flow_from_clientsecrets`)."""
     flow = flow_from_clientsecrets(
         filename,
         scope,
@@ -685,5 +770,6 @@ def credentials_from_clientsecrets_and_code(
         redirect_uri=redirect_uri,
         device_uri=device_uri,
         pkce=False,
+        client_signing_key=client_signing_key,
     )
     return flow.step2_exchange(code, http=http)

@@ -6,8 +6,11 @@ A file holds one client under a key naming its type, ``web`` or ``installed``::
              "auth_uri": "...", "token_uri": "..."}}
 
 Optional members: ``revoke_uri``, ``device_uri``, ``token_info_uri``, ``issuer`` and
-``token_endpoint_auth_method``. An ``installed`` client's secret is not secret (RFC 8252
-§8.5): it is sent because providers expect it, never relied upon.
+``token_endpoint_auth_method``. ``client_secret`` may be left out only when
+``token_endpoint_auth_method`` is ``private_key_jwt`` (the key is given to
+``flow_from_clientsecrets``, never kept in this file) or ``none`` (a public client). An
+``installed`` client's secret is not secret (RFC 8252 §8.5): it is sent because providers
+expect it, never relied upon.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class _Cache(Protocol):
 
 
 _NAMESPACE = "oauthkit:clientsecrets"
+# client authentication methods that use no client secret (RFC 7591 §2, RFC 7523 §2.2)
+_SECRETLESS_METHODS = frozenset({"private_key_jwt", "none"})
 
 
 def _validate(data: Any) -> tuple[str, dict[str, Any]]:
@@ -67,12 +72,20 @@ def _validate(data: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(client_info, dict):
         raise InvalidClientSecretsError(f'The "{client_type}" entry is not a JSON object.')
     rules = VALID_CLIENT[client_type]
+    method = client_info.get("token_endpoint_auth_method")
+    if method is not None and not isinstance(method, str):
+        raise InvalidClientSecretsError('Property "token_endpoint_auth_method" is not a string.')
+    secretless = method in _SECRETLESS_METHODS and "client_secret" not in client_info
     for prop in rules["required"]:
+        if secretless and prop == "client_secret":
+            continue
         if prop not in client_info:
             raise InvalidClientSecretsError(
                 f'Missing property "{prop}" in a client type of "{client_type}".'
             )
     for prop in rules["string"]:
+        if secretless and prop == "client_secret":
+            continue
         value = client_info[prop]
         if not isinstance(value, str) or value.startswith("[["):
             raise InvalidClientSecretsError(f'Property "{prop}" is not configured.')

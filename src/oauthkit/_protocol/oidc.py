@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "DEFAULT_LEEWAY",
     "FORBIDDEN_HEADERS",
+    "check_acr",
+    "check_auth_time",
     "check_discovered_issuer",
     "check_refreshed_id_token",
     "check_userinfo_sub",
@@ -116,6 +118,7 @@ def validate_id_token(
     access_token: str | None = None,
     client_secret: str | None = None,
     max_iat_age: datetime.timedelta | None = DEFAULT_MAX_IAT_AGE,
+    max_age: datetime.timedelta | None = None,
 ) -> dict[str, Any]:
     """Validate an ID token and return its claims (OIDC Core §3.1.3.7, §3.1.3.8, §2;
     RFC 8725). Checks, in order, each failing with the ``error`` shown:
@@ -135,6 +138,8 @@ def validate_id_token(
     - ``missing_exp``/``expired``, ``missing_iat``/``iat_in_future``/``iat_too_old``,
       ``not_yet_valid`` (nbf), all with ``leeway`` (C32);
     - ``nonce_mismatch`` when ``nonce`` was sent (C33);
+    - ``missing_auth_time``, ``invalid_auth_time``, ``auth_time_in_future``,
+      ``auth_time_too_old`` when ``max_age`` was sent (:func:`check_auth_time`, C34);
     - ``at_hash_mismatch`` when ``access_token`` is given and ``at_hash`` present (C35).
     """
     try:
@@ -209,6 +214,8 @@ def validate_id_token(
         got = payload.get("nonce")
         if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
             raise _fail("nonce_mismatch", "the ID token's nonce does not match this flow")
+    if max_age is not None:
+        check_auth_time(payload, max_age, now=now, leeway=leeway)
 
     at_hash = payload.get("at_hash")
     if access_token is not None and at_hash is not None:
@@ -224,6 +231,45 @@ def validate_id_token(
                 "at_hash_mismatch", "the ID token's at_hash does not match the access token"
             )
     return dict(payload)
+
+
+def check_auth_time(
+    claims: Mapping[str, Any],
+    max_age: datetime.timedelta,
+    *,
+    now: datetime.datetime,
+    leeway: datetime.timedelta = DEFAULT_LEEWAY,
+) -> float:
+    """OIDC Core §3.1.3.7 item 13 (SECURITY.md C34): when the authorization request sent
+    ``max_age``, the ID token MUST carry ``auth_time`` (§3.1.2.1, §2) and the end-user
+    must have authenticated at most ``max_age`` ago: ``auth_time + max_age + leeway >=
+    now``. Returns ``auth_time``; raises :class:`IdTokenError` with ``error``
+    ``missing_auth_time``, ``invalid_auth_time`` (not a JSON number),
+    ``auth_time_in_future`` (beyond ``leeway``) or ``auth_time_too_old``. The caller asks
+    the user to authenticate again (a new flow) when it is too old."""
+    auth_time = _numeric(claims, "auth_time", True) or 0.0
+    now_s = now.timestamp()
+    slack = leeway.total_seconds()
+    if auth_time > now_s + slack:
+        raise _fail("auth_time_in_future", "the ID token's auth_time is in the future")
+    if auth_time + max_age.total_seconds() + slack < now_s:
+        raise _fail(
+            "auth_time_too_old",
+            "the end-user authenticated longer ago than max_age allows",
+        )
+    return auth_time
+
+
+def check_acr(claims: Mapping[str, Any], accepted: Collection[str]) -> str:
+    """OIDC Core §3.1.3.7 item 12 (SECURITY.md C34): when the client requires one of the
+    ``accepted`` Authentication Context Class References, the ID token's ``acr`` must be
+    one of them (the server MAY satisfy ``acr_values`` with another class, §3.1.2.1: what
+    is acceptable is the client's policy). Returns the ``acr``; raises
+    :class:`IdTokenError` ``acr_not_accepted``."""
+    acr = claims.get("acr")
+    if not isinstance(acr, str) or acr not in accepted:
+        raise _fail("acr_not_accepted", "the ID token's acr is not one this client accepts")
+    return acr
 
 
 def check_refreshed_id_token(original: Mapping[str, Any], new: Mapping[str, Any]) -> None:
