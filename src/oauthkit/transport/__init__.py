@@ -1,6 +1,9 @@
 """Transports: oauthkit's requests sent through the HTTP client you already use.
 
-- ``httpx`` (the default, sync and async): :class:`oauthkit.transport.httpx.BearerAuth`
+- no client: oauthkit's own requests (token, revocation, discovery, JWKS) go through a
+  small keep-alive pool of the standard library's ``http.client`` (sync) or a private
+  ``httpx.AsyncClient`` (async), apart from your API traffic
+- ``httpx`` (sync and async): :class:`oauthkit.transport.httpx.BearerAuth`
 - ``requests``: :class:`oauthkit.transport.requests.BearerAuth`
 - ``httplib2``: the classic ``credentials.authorize(httplib2.Http())``
 
@@ -69,7 +72,7 @@ def _httplib2_authorize(credentials: Any, http: Any) -> Any:
 
 
 def _default() -> _drivers.Transport:
-    from oauthkit.transport._httpx import default_transport
+    from oauthkit.transport._stdlib import default_transport
 
     return default_transport()
 
