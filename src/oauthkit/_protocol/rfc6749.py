@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hmac
 import ipaddress
 import json
@@ -89,21 +90,27 @@ def require_secure_endpoint(url: str, what: str, *, allow_insecure: bool = False
     """
     if not isinstance(url, str) or not url:
         raise ConfigurationError(f"{what} is missing")
+    problem = _endpoint_problem(url, allow_insecure)
+    if problem is not None:
+        raise ConfigurationError(f"{what} {problem}")
+    return url
+
+
+@functools.lru_cache(maxsize=64)  # every token request checks its endpoint again
+def _endpoint_problem(url: str, allow_insecure: bool) -> str | None:
     try:
         parts = urlsplit(url)
-    except ValueError as exc:
-        raise ConfigurationError(f"{what} is not a valid URL") from exc
+    except ValueError:
+        return "is not a valid URL"
     if parts.fragment:
-        raise ConfigurationError(f"{what} must not contain a fragment (RFC 6749 §3.1)")
+        return "must not contain a fragment (RFC 6749 §3.1)"
     if not parts.hostname:
-        raise ConfigurationError(f"{what} must be an absolute URL")
+        return "must be an absolute URL"
     if parts.scheme == "https":
-        return url
+        return None
     if parts.scheme == "http" and (allow_insecure or is_loopback_url(url)):
-        return url
-    raise ConfigurationError(
-        f"{what} must use https (RFC 6749 §10.9); plain http is allowed only on loopback"
-    )
+        return None
+    return "must use https (RFC 6749 §10.9); plain http is allowed only on loopback"
 
 
 def require_safe_redirect_uri(uri: str, *, allow_insecure: bool = False) -> str:

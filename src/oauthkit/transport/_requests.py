@@ -84,7 +84,8 @@ class BearerAuth(requests.auth.AuthBase):
         if body is not None and hasattr(body, "seek") and hasattr(body, "tell"):
             with contextlib.suppress(OSError):
                 r._oauthkit_position = body.tell()  # type: ignore[attr-defined]
-        r.register_hook("response", self._hook)  # type: ignore[no-untyped-call]
+        # what r.register_hook() does, without its isinstance(hook, Callable) ABC check
+        r.hooks["response"].append(self._hook)
         return r
 
     def _handle_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
