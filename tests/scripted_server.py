@@ -5,6 +5,13 @@ default ``/token`` is a working RFC 6749 token endpoint (refresh grant with rota
 ``/api`` a protected resource that accepts only the current access token. A test can queue
 canned responses (status, headers, body) for a path to inject faults: HTML error pages,
 truncated JSON, 503s, redirects.
+
+Lost answers (SECURITY.md §6.3 item 2): with ``lose_answers = n`` the next ``n`` refresh
+requests are processed (the refresh token rotates) but their answers are held until
+``stall`` is set (at exit), past any short client read timeout. The old refresh token is
+then refused (``invalid_grant``) unless ``grace = True``, where the just-rotated token is
+still honoured once (Auth0 leeway, Cognito ``RetryGracePeriodSeconds``...). ``on_token``
+is called with each token request before it is answered.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import itertools
 import json
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -62,6 +70,11 @@ class ScriptedServer:
         self.access_tokens: set[str] = {"at-0"}
         self.refresh_token = "rt-0"
         self.token_gate: threading.Event | None = None
+        self.lose_answers = 0
+        self.grace = False
+        self.previous_refresh_token: str | None = None
+        self.stall = threading.Event()
+        self.on_token: Callable[[Seen], None] | None = None
         self.protected_prefixes: tuple[str, ...] = ("/api",)
         server = self
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
@@ -77,6 +90,7 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stall.set()  # let held answers go (their clients gave up long ago)
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()
@@ -97,12 +111,18 @@ class ScriptedServer:
 
     def token_endpoint(self, seen: Seen) -> Canned:
         form = seen.form
+        if self.on_token is not None:
+            self.on_token(seen)
         if self.token_gate is not None:
             self.token_gate.wait(10)
         with self.lock:
             if form.get("grant_type") == "refresh_token":
-                if form.get("refresh_token") != self.refresh_token:
+                presented = form.get("refresh_token")
+                in_grace = self.grace and presented == self.previous_refresh_token
+                if presented != self.refresh_token and not in_grace:
                     return Canned(400, {"error": "invalid_grant", "error_description": "stale"})
+                if in_grace:
+                    self.previous_refresh_token = None  # honoured once
                 n = next(self._counter)
                 access = f"at-{n}"
                 self.access_tokens = {access}
@@ -113,8 +133,13 @@ class ScriptedServer:
                     "scope": "email profile",
                 }
                 if self.rotate:
+                    if not in_grace:
+                        self.previous_refresh_token = self.refresh_token
                     self.refresh_token = f"rt-{n}"
                     body["refresh_token"] = self.refresh_token
+                if self.lose_answers > 0:
+                    self.lose_answers -= 1
+                    return Canned(200, body, delay_event=self.stall)
                 return Canned(200, body)
             if form.get("grant_type") == "authorization_code":
                 n = next(self._counter)
@@ -169,12 +194,15 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             if canned.delay_event is not None:
                 canned.delay_event.wait(10)
             data, headers = canned.encoded()
-            self.send_response(canned.status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(canned.status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client gave up (a held answer): nothing to tell it
+                self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

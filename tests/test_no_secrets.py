@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import inspect
 import logging
+import os
 import pickle
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -151,3 +154,49 @@ def test_every_public_error_is_typed_structured_and_scrubbable(
         assert isinstance(combined, cls) and isinstance(combined, context)
         again = pickle.loads(pickle.dumps(combined))
         assert type(again) is type(combined) and again.error == "e"
+
+
+def test_lost_answers_and_failed_saves_leak_nothing(
+    server: ScriptedServer,
+    debug_logs: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from oauthkit import _refresh
+    from oauthkit.storage import FileStore, bind
+
+    retrier = _refresh.PersistRetrier(base_delay=60)  # no background attempt in this test
+    monkeypatch.setattr(_refresh, "PERSIST_RETRIER", retrier)
+    # the answer is lost; the retry is refused by a server echoing the refresh token
+    lost = Canned(200, {"access_token": AT, "token_type": "Bearer"}, delay_event=server.stall)
+    server.queue("/token", lost, HOSTILE[0])
+    c = creds(server)
+    with (
+        httpx.Client(timeout=httpx.Timeout(0.3)) as http,
+        pytest.raises(oauthkit.RefreshOutcomeUnknownError) as unknown,
+    ):
+        c.get_access_token(http)
+    err: Any = unknown.value
+    assert_clean(str(err), repr(err), str(err.__cause__), err.__cause__.description, repr(c))
+    assert_clean(pickle.loads(pickle.dumps(err)))
+    # a refresh whose save fails, then the exit hook's last attempt fails too
+    storage = bind(FileStore(tmp_path / "c.json"), "k")
+    storage.put(creds(server))
+    bound = storage.get()
+    assert isinstance(bound, OAuth2Credentials)
+    body = {"access_token": AT, "token_type": "Bearer", "refresh_token": RT, "expires_in": 60}
+    server.queue("/token", Canned(200, body))
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(oauthkit.NotPersistedError) as failed:
+        bound.get_access_token()
+    saved: Any = failed.value
+    assert_clean(str(saved), repr(saved), str(saved.__cause__), pickle.loads(pickle.dumps(saved)))
+    retrier.flush_at_exit()
+    retrier.stop()
+    messages = [r.getMessage() for r in debug_logs.records]
+    assert any("never saved" in m for m in messages)
+    assert_clean(*messages)

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import datetime
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
 
-from oauthkit import _drivers, _jwt
+from oauthkit import _drivers, _jwt, _refresh
 from oauthkit._clock import SYSTEM_CLOCK, Clock, utc
 from oauthkit._errors import (
     AccessTokenCredentialsError,
@@ -31,14 +32,17 @@ from oauthkit._errors import (
     HttpAccessTokenRefreshError,
     InvalidGrantError,
     InvalidResponseError,
+    NotPersistedError,
     OAuthError,
     RefreshError,
+    RefreshOutcomeUnknownError,
     StorageError,
     TokenRevokeError,
+    TransportError,
     in_context,
 )
 from oauthkit._flows import RetryPolicy, revoke_flow, token_flow
-from oauthkit._models import Request, Token
+from oauthkit._models import Request, Response, Token
 from oauthkit._protocol import rfc6749, rfc6750, rfc7009
 from oauthkit._redact import fingerprint
 from oauthkit._refresh import LockTimeoutError, VersionConflictError
@@ -267,6 +271,60 @@ def _coerce_signing_key(key: Any) -> _jwt.SigningKey | None:
     raise ConfigurationError("a client signing key is a SigningKey or a PEM private key")
 
 
+def _lost_response_guard(make_flow: Callable[[], _drivers.Flow[Token]]) -> _drivers.Flow[Token]:
+    """A refresh flow whose lost answers are handled per SECURITY.md §6.3 item 2.
+
+    The first transport failure (a timeout or reset: the server may have rotated the
+    refresh token and the answer got lost) is retried once with the same refresh token:
+    by the flow if its policy allows a retry, else by a fresh flow. A second one, or
+    ``invalid_grant`` after the first (the server rotated and refuses reuse), ends it
+    with :class:`RefreshOutcomeUnknownError` instead, so the grant is not marked dead.
+    """
+    flow = make_flow()
+    lost: TransportError | None = None
+    throw: TransportError | None = None
+    answer: Response | None = None
+    try:
+        while True:
+            try:
+                step = flow.throw(throw) if throw is not None else flow.send(answer)
+            except StopIteration as stop:
+                token: Token = stop.value
+                return token
+            except (TransportError, InvalidGrantError) as exc:
+                if lost is None:
+                    raise
+                if exc is lost:  # the policy allows no retry: the one retry is ours
+                    flow.close()
+                    flow, throw, answer = make_flow(), None, None
+                    continue
+                raise RefreshOutcomeUnknownError(
+                    "the answer to a refresh request was lost and the retry failed "
+                    f"({exc.error}); the server may have rotated the refresh token"
+                ) from exc
+            throw = None
+            try:
+                answer = yield step
+            except TransportError as exc:
+                if lost is not None:
+                    raise RefreshOutcomeUnknownError(
+                        "the answers to a refresh request and to its retry were lost; "
+                        "the server may have rotated the refresh token"
+                    ) from exc
+                lost = throw = exc
+    finally:
+        flow.close()
+
+
+def _store_name(store: Any) -> str:
+    """A store and key for messages and logs: class, path (files) and key, no secrets."""
+    backend = getattr(store, "backend", store)
+    path = getattr(backend, "path", None)
+    name = type(backend).__name__ + (f" {path}" if isinstance(path, str) else "")
+    key = getattr(store, "key", None)
+    return f"{name} key {key[:80]!r}" if isinstance(key, str) and key else name
+
+
 @_register
 class OAuth2Credentials(Credentials):
     """Credentials for a user's grant: an access token, usually a refresh token, and what is
@@ -341,6 +399,7 @@ class OAuth2Credentials(Credentials):
         self._id_token_verifier = id_token_verifier
         self._store_version: int | None = None
         self._pending_persist = False
+        self._reread = False
         self._client_signing_key = _coerce_signing_key(client_signing_key)
 
     # --- pickling and repr: no locks, no store, no secrets --------------------------------
@@ -353,6 +412,7 @@ class OAuth2Credentials(Credentials):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("issuer", None)
+        state.setdefault("_reread", False)
         self.__dict__.update(state)
         self._client_signing_key = None  # never pickled: see set_client_signing_key
         self.store = None
@@ -429,7 +489,7 @@ class OAuth2Credentials(Credentials):
         return max(0, int(left))
 
     def _needs_refresh(self) -> bool:
-        if not self.access_token or self.invalid:
+        if not self.access_token or self.invalid or self._reread:
             return True
         expiry = self.token_expiry
         if expiry is None:
@@ -470,7 +530,11 @@ class OAuth2Credentials(Credentials):
 
     def get_access_token(self, http: Any = None) -> AccessTokenInfo:
         """A valid access token and its remaining lifetime, refreshing first if the token is
-        missing, expired or within the refresh margin. Concurrent callers share one refresh."""
+        missing, expired or within the refresh margin. Concurrent callers share one refresh.
+
+        With a store, :class:`NotPersistedError` means the refresh succeeded but saving it
+        failed: ``self.access_token`` is the new, valid token, and the save is retried in
+        the background."""
         if self._needs_refresh():
             with self._lock:
                 if self._needs_refresh():
@@ -479,11 +543,15 @@ class OAuth2Credentials(Credentials):
 
     def token_for_request(self, http: Any = None) -> str:
         """The access token to send now: :meth:`get_access_token` without computing the
-        remaining lifetime (the transports call this on every request)."""
+        remaining lifetime (the transports call this on every request).
+
+        A refresh whose save failed does not fail the request: the new token is valid, the
+        failure is logged at WARNING, the save is retried in the background, and at exit a
+        save that never landed is logged at ERROR."""
         if self._needs_refresh():
             with self._lock:
                 if self._needs_refresh():
-                    self._refresh(http)
+                    self._refresh_for_request(http)
         token = self.access_token
         if not token:  # pragma: no cover - a refresh either sets a token or raises
             raise ConfigurationError("these credentials hold no access token")
@@ -492,7 +560,9 @@ class OAuth2Credentials(Credentials):
     async def async_token_for_request(self, client: Any = None) -> str:
         """:meth:`token_for_request` for asyncio."""
         if self._needs_refresh():
-            await self._async_single_flight(client, None)
+            # as in token_for_request: logged, held in memory, retried in the background
+            with contextlib.suppress(NotPersistedError):
+                await self._async_single_flight(client, None)
         token = self.access_token
         if not token:  # pragma: no cover
             raise ConfigurationError("these credentials hold no access token")
@@ -500,16 +570,23 @@ class OAuth2Credentials(Credentials):
 
     def refresh(self, http: Any = None) -> None:
         """Refresh the access token now (classic). ``http`` is any supported HTTP client;
-        ``None`` uses the default transport."""
+        ``None`` uses the default transport. :class:`NotPersistedError`: as in
+        :meth:`get_access_token`, the new token is held and valid."""
         with self._lock:
             self._refresh(http)
 
     def refresh_if_token(self, used_token: str | None, http: Any = None) -> None:
         """Refresh because a resource server refused ``used_token`` (a 401) — unless another
-        caller has already replaced it, in which case the new token is used as it is."""
+        caller has already replaced it, in which case the new token is used as it is.
+        A failed save does not raise (see :meth:`token_for_request`)."""
         with self._lock:
             if self.access_token == used_token or self.invalid:
-                self._refresh(http)
+                self._refresh_for_request(http)
+
+    def _refresh_for_request(self, http: Any) -> None:
+        # logged by _write_back; the token is valid; the save is retried in the background
+        with contextlib.suppress(NotPersistedError):
+            self._refresh(http)
 
     async def async_get_access_token(self, client: Any = None) -> AccessTokenInfo:
         """:meth:`get_access_token` for asyncio (``client``: an ``httpx.AsyncClient`` or
@@ -520,7 +597,8 @@ class OAuth2Credentials(Credentials):
 
     async def async_refresh_if_token(self, used_token: str | None, client: Any = None) -> None:
         if self.access_token == used_token or self.invalid:
-            await self._async_single_flight(client, used_token)
+            with contextlib.suppress(NotPersistedError):  # see token_for_request
+                await self._async_single_flight(client, used_token)
 
     async def _async_single_flight(self, client: Any, used_token: str | None) -> None:
         import asyncio  # lazily: asyncio costs ~60 ms of import time for sync-only users
@@ -585,15 +663,13 @@ class OAuth2Credentials(Credentials):
                         break
                     except OAuthError as exc:
                         err = self._refresh_failed(exc)
-                        if not isinstance(exc, InvalidGrantError):
+                        if not isinstance(err, (InvalidGrantError, RefreshOutcomeUnknownError)):
                             raise err from exc.__cause__
                         again = None
                         if attempt == 1:
-                            again = await call(
-                                self._section_reread_after_invalid_grant, store, used
-                            )
+                            again = await call(self._section_reread, store, used)
                         if again is None:
-                            await call(self._write_back, store, version)
+                            await call(self._save_rejection, store, version, err)
                             raise err from exc.__cause__
                         version = again
                         self.invalid = False
@@ -622,7 +698,7 @@ class OAuth2Credentials(Credentials):
             extra = {"user-agent": self.user_agent} if self.user_agent else None
             return rfc6749.refresh_request(token_uri, refresh_token, client, None, extra)
 
-        return token_flow(make_request, self._clock, self._retry)
+        return _lost_response_guard(lambda: token_flow(make_request, self._clock, self._retry))
 
     def _refresh(self, http: Any) -> None:
         """Refresh, through the store's exclusive section when there is a store.
@@ -639,10 +715,15 @@ class OAuth2Credentials(Credentials):
         4. the token request;
         5. a compare-and-swap write on the version read in 3, durable, *before* the new
            token is returned (§6.3.3, §6.3.5); if it fails the token stays in memory,
-           :class:`StorageError` is raised and the next refresh first retries the write;
+           :class:`NotPersistedError` is raised, the write is retried in the background
+           (:class:`~oauthkit._refresh.PersistRetrier`) and first thing by the next refresh;
         6. on ``invalid_grant`` the record is re-read once: a newer refresh token there is
            tried, else the credentials are marked invalid (kept, not deleted) and the
-           error raised (RFC 6749 §5.2).
+           error raised (RFC 6749 §5.2);
+        7. a lost answer (§6.3 item 2) is retried once with the same refresh token
+           (:func:`_lost_response_guard`); if that fails too the record is re-read as in
+           6, else :class:`RefreshOutcomeUnknownError` is raised and nothing is marked
+           invalid or written.
         """
         store = self.store
         if store is None:
@@ -659,22 +740,19 @@ class OAuth2Credentials(Credentials):
             if version is _DONE:
                 return
             used = self.refresh_token
-            try:
-                self._do_refresh_request(http)
-            except InvalidGrantError:
-                again = self._section_reread_after_invalid_grant(store, used)
-                if again is None:
-                    self._write_back(store, version)
-                    raise
-                version = again
-                self.invalid = False
-                if not self._needs_refresh():
-                    return
+            for attempt in (1, 2):  # step 6: one retry with a newer stored token
                 try:
                     self._do_refresh_request(http)
-                except InvalidGrantError:
-                    self._write_back(store, version)
-                    raise
+                    break
+                except (InvalidGrantError, RefreshOutcomeUnknownError) as exc:
+                    again = self._section_reread(store, used) if attempt == 1 else None
+                    if again is None:
+                        self._save_rejection(store, version, exc)
+                        raise
+                    version = again
+                    self.invalid = False
+                    if not self._needs_refresh():
+                        return
             self._write_back(store, version)
         finally:
             store.release_lock()
@@ -699,15 +777,25 @@ class OAuth2Credentials(Credentials):
             stored, version = getter()
         else:
             stored, version = store.locked_get(), None
+        self._reread = False
         if self._pending_persist:
             # our in-memory token is newer than the store's (the last write failed): save
             # it, CAS on the version it was refreshed from; if someone wrote since, theirs
-            # is adopted below instead
+            # is adopted below instead; if the store still fails, our refresh token is the
+            # latest, so the refresh goes on with it (and its save is retried again)
             try:
-                self._write_back(store, self._store_version)
+                self._put(store, self._store_version)
             except VersionConflictError:
                 self._pending_persist = False
+                if self._is_own_record(stored):
+                    # the write reported as failed landed after all (a database that
+                    # failed its fsync at commit, then recovered it): nothing is lost
+                    self._store_version = version
+                    return _DONE if not self._needs_refresh() else version
+            except StorageError:
+                return self._store_version
             else:
+                self._pending_persist = False
                 return _DONE if not self._needs_refresh() else self._store_version
         if isinstance(stored, OAuth2Credentials) and not stored.invalid:
             if (
@@ -722,8 +810,8 @@ class OAuth2Credentials(Credentials):
                 self.refresh_token = stored.refresh_token  # the latest rotation wins
         return version
 
-    def _section_reread_after_invalid_grant(self, store: Storage, used: str | None) -> Any:
-        """Step 6: the version to retry with if the store holds another refresh token
+    def _section_reread(self, store: Storage, used: str | None) -> Any:
+        """Steps 6 and 7: the version to retry with if the store holds another refresh token
         (adopted into ``self``), else ``None``."""
         getter = getattr(store, "locked_get_versioned", None)
         stored, version = getter() if getter is not None else (store.locked_get(), None)
@@ -737,19 +825,99 @@ class OAuth2Credentials(Credentials):
             return version
         return None
 
-    def _write_back(self, store: Storage, expected: int | None) -> None:
-        """Step 5: compare-and-swap on ``expected`` when the store supports versions."""
+    def _put(self, store: Storage, expected: int | None) -> None:
+        """Compare-and-swap on ``expected`` when the store supports versions."""
         put = getattr(store, "locked_put_versioned", None)
+        if put is not None:
+            put(self, expected)
+        else:
+            store.locked_put(self)
+
+    def _write_back(self, store: Storage, expected: int | None) -> None:
+        """Step 5. On a store failure the state stays in memory, marked pending (CAS on
+        ``expected``, the version it derives from), the write is handed to the background
+        retrier and :class:`NotPersistedError` raised (chained to the store's error)."""
         try:
-            if put is not None:
-                put(self, expected)
-            else:
-                store.locked_put(self)
-        except StorageError:
+            self._put(store, expected)
+        except StorageError as exc:
             self._pending_persist = True
-            logger.warning("refreshed credentials could not be saved; kept in memory")
-            raise
+            self._store_version = expected
+            target = _store_name(store)
+            logger.warning(
+                "refreshed credentials could not be saved to %s (%s); the new token is "
+                "kept in memory and the save retried in the background",
+                target,
+                exc.error,
+            )
+            _refresh.PERSIST_RETRIER.schedule(self)
+            err = NotPersistedError(
+                f"refreshed credentials could not be saved to {target} ({exc}); the new "
+                "token is held in memory and the save is retried in the background"
+            )
+            err.reason = exc.error
+            raise err from exc
         self._pending_persist = False
+
+    def _save_rejection(self, store: Storage, expected: int | None, exc: OAuthError) -> None:
+        """Save ``invalid`` after a final ``invalid_grant`` (§6.4 step 6); a failed save is
+        left to the background retrier, so the caller sees the rejection. After an unknown
+        outcome nothing is written: the grant may be alive."""
+        if isinstance(exc, InvalidGrantError):
+            with contextlib.suppress(NotPersistedError):
+                self._write_back(store, expected)
+
+    def _retry_persist(self) -> bool:
+        """One background attempt at a pending save (for :class:`~oauthkit._refresh.
+        PersistRetrier`), under the store's lock, CAS on the version the unsaved state
+        derives from. ``True`` when nothing is left to save; on a CAS conflict the other
+        writer's record wins and is re-read (adopted) on next use."""
+        store = self.store
+        if store is None or not self._pending_persist:
+            return True
+        target = _store_name(store)
+        try:
+            store.acquire_lock()
+        except StorageError:
+            return False
+        try:
+            if not self._pending_persist:
+                return True
+            try:
+                self._put(store, self._store_version)
+            except VersionConflictError:
+                getter = getattr(store, "locked_get_versioned", None)
+                stored, version = getter() if getter is not None else (None, None)
+                if self._is_own_record(stored):  # the failed write had landed after all
+                    self._store_version = version
+                else:
+                    logger.warning(
+                        "%s changed before the unsaved refresh could be saved; the stored "
+                        "credentials win and are read on next use",
+                        target,
+                    )
+                    self._reread = True
+            except StorageError as exc:
+                logger.debug("background save to %s failed (%s)", target, exc.error)
+                return False
+            else:
+                logger.warning("refreshed credentials saved to %s on a later attempt", target)
+            self._pending_persist = False
+            return True
+        finally:
+            store.release_lock()
+
+    def _is_own_record(self, stored: Any) -> bool:
+        """Whether the store holds exactly our tokens: a write reported as failed may still
+        have been committed (SQL and Redis servers that fail an fsync, then recover)."""
+        return (
+            isinstance(stored, OAuth2Credentials)
+            and stored.access_token == self.access_token
+            and stored.refresh_token == self.refresh_token
+            and stored.invalid == self.invalid
+        )
+
+    def _persist_target(self) -> str:
+        return _store_name(self.store)
 
     def _do_refresh_request(self, http: Any) -> None:
         """The token request and adoption of its answer (no store access)."""
@@ -764,7 +932,10 @@ class OAuth2Credentials(Credentials):
     def _refresh_failed(self, exc: OAuthError) -> OAuthError:
         """Scrub secrets from ``exc`` and type it as a refresh failure; ``invalid_grant``
         marks the credentials invalid (the store protocol then saves that)."""
-        exc.scrub(self.refresh_token, self.access_token, self.client_secret)
+        secrets = (self.refresh_token, self.access_token, self.client_secret)
+        exc.scrub(*secrets)
+        if isinstance(exc.__cause__, OAuthError):  # a lost answer's retry that failed
+            exc.__cause__.scrub(*secrets)
         if isinstance(exc, InvalidGrantError):
             self.invalid = True
             logger.info("refresh token rejected (invalid_grant): the user must authorize again")
@@ -824,6 +995,7 @@ class OAuth2Credentials(Credentials):
         if other.scopes:
             self.scopes = set(other.scopes)
         self.invalid = other.invalid
+        self._reread = False
 
     # --- revoke and scopes ------------------------------------------------------------------
 

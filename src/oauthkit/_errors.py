@@ -8,7 +8,9 @@
     │   ├── InvalidClientSecretsError     (classic) the client_secrets file is unusable
     │   └── UnknownClientSecretsFlowError (classic) a client type we have no flow for
     ├── TransportError                    network failure or timeout; ``__cause__`` is the
-    │                                     original exception of the HTTP library
+    │   │                                 original exception of the HTTP library
+    │   └── RefreshOutcomeUnknownError    a refresh's answer was lost twice (or the retry
+    │                                     met invalid_grant): the grant is NOT marked dead
     ├── InvalidResponseError              the server broke the spec: not JSON, no
     │                                     access_token, absurd expires_in, a redirect
     ├── AuthorizationError                the redirect said error=..., or state/iss mismatch
@@ -32,6 +34,9 @@
     ├── TokenRevokeError                  (classic) context: revoking failed
     ├── IdTokenError                      an ID token failed validation
     └── StorageError                      a store failed; nothing was half-written
+        └── NotPersistedError             a refresh succeeded, saving it failed: the new
+                                          token is in memory, the save retried in the
+                                          background
 
 *What* went wrong and *while doing what* are separate axes. A failure is raised as its
 "what" class (say :class:`InvalidGrantError`) combined with the class of the operation
@@ -68,8 +73,10 @@ __all__ = [
     "InvalidRequestError",
     "InvalidResponseError",
     "InvalidScopeError",
+    "NotPersistedError",
     "OAuthError",
     "RefreshError",
+    "RefreshOutcomeUnknownError",
     "SlowDownError",
     "StorageError",
     "TokenEndpointError",
@@ -180,6 +187,20 @@ class TransportError(OAuthError):
     """
 
     default_error = "transport_error"
+
+
+class RefreshOutcomeUnknownError(TransportError):
+    """A refresh request's answer was lost (timeout, connection reset) and the one retry
+    with the same refresh token failed too, by another lost answer or by ``invalid_grant``
+    (the server may have rotated the token on the first request and refuse its reuse),
+    and the store held no newer token (SECURITY.md §6.3 item 2).
+
+    The grant is *not* marked invalid: the outcome is unknown, not a rejection. Retry
+    later; if the server did rotate, the user must authorize again. Raised combined with
+    :class:`HttpAccessTokenRefreshError`; ``__cause__`` is the last failure.
+    """
+
+    default_error = "refresh_outcome_unknown"
 
 
 class InvalidResponseError(OAuthError):
@@ -297,6 +318,20 @@ class StorageError(OAuthError):
     """A credential store failed; the stored data is unchanged."""
 
     default_error = "storage_error"
+
+
+class NotPersistedError(StorageError):
+    """A refresh succeeded but saving its result to the store failed.
+
+    The credentials object already holds the new token: a caller catching this may go on
+    with ``credentials.access_token``. The save is retried in the background (and once
+    more at interpreter exit, where a save that never landed is logged at ERROR).
+    ``reason`` is the store's reason code (``no_space``, ``io_error``...) and
+    ``__cause__`` the store's error.
+    """
+
+    default_error = "not_persisted"
+    reason: str | None = None
 
 
 _BY_CODE: dict[str, type[TokenEndpointError]] = {
