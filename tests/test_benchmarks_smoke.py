@@ -115,16 +115,26 @@ def test_stampede_costs_oauthkit_one_token_request(name: str) -> None:
 
 def test_overhead_covers_every_transport_in_both_settings() -> None:
     document = run_scenario("overhead")
-    ours = [r for r in rows(document) if r["library"] == "oauthkit"]
-    assert {(r["setting"], r["transport"]) for r in ours} == {
+    *requests_tables, isolated = document["tables"]
+    measured_rows = [r for t in requests_tables for r in t["rows"]]
+    ours = [r for r in measured_rows if r["library"] == "oauthkit"]
+    combos = {
         (setting, transport)
         for setting in ("in-process", "loopback")
         for transport in ("httplib2", "requests", "httpx")
     }
-    for row in rows(document):
+    assert {(r["setting"], r["transport"]) for r in ours} == combos
+    controls = [r for r in measured_rows if r["library"].startswith("(control")]
+    assert {(r["setting"], r["transport"]) for r in controls} == combos
+    for row in measured_rows:
         assert row["non_200"] == 0, row
         assert isinstance(row["per_request_us"], float), row
     assert document["server"]["token_requests"] == 0  # valid tokens: no refresh at all
+    assert {r["transport"] for r in isolated["rows"]} == {"requests", "httpx"}
+    for row in isolated["rows"]:
+        assert row["added_us"] == round(row["oauthkit_us"] - row["bare_us"], 2)
+    judged = [s for s in document["summary"] if "in-process" in s["what"]]
+    assert all(isinstance(s["met"], bool) for s in judged)
 
 
 def test_process_stampede_on_one_store_makes_one_token_request() -> None:

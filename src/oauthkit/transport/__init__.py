@@ -3,8 +3,8 @@
 - no client: oauthkit's own requests (token, revocation, discovery, JWKS) go through a
   small keep-alive pool of the standard library's ``http.client`` (sync) or a private
   ``httpx.AsyncClient`` (async), apart from your API traffic
-- ``httpx`` (sync and async): :class:`oauthkit.transport.httpx.BearerAuth`
-- ``requests``: :class:`oauthkit.transport.requests.BearerAuth`
+- ``httpx`` (sync and async): ``credentials.authorize(client)`` sets an ``httpx.Auth``
+- ``requests``: ``credentials.authorize(session)`` sets a ``requests`` auth
 - ``httplib2``: the classic ``credentials.authorize(httplib2.Http())``
 
 ``credentials.authorize(client)`` picks the right one for any of them. Each transport maps
