@@ -106,8 +106,12 @@ def test_oversized_body_is_refused(client: Any, server: ScriptedServer) -> None:
         to_transport(client).send(Request("GET", server.url + "/big"))
 
 
-def test_default_transport_is_httpx(server: ScriptedServer) -> None:
-    resp = to_transport(None).send(Request("GET", server.url + "/nothing"))
+def test_default_transport_is_the_stdlib_pool(server: ScriptedServer) -> None:
+    from oauthkit.transport._stdlib import StdlibTransport
+
+    transport = to_transport(None)
+    assert isinstance(transport, StdlibTransport)
+    resp = transport.send(Request("GET", server.url + "/nothing"))
     assert resp.status == 404
 
 

@@ -1,9 +1,7 @@
-"""The httpx transport (the default, sync and async) and :class:`BearerAuth`."""
+"""The httpx transport (sync, and the default for asyncio) and :class:`BearerAuth`."""
 
 from __future__ import annotations
 
-import atexit
-import threading
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
@@ -14,7 +12,7 @@ from oauthkit._models import Request, Response
 from oauthkit._protocol import rfc6750
 from oauthkit.transport._common import CONNECT_TIMEOUT, MAX_BODY, READ_TIMEOUT, too_large
 
-__all__ = ["AsyncHttpxTransport", "BearerAuth", "HttpxTransport", "default_transport"]
+__all__ = ["AsyncHttpxTransport", "BearerAuth", "HttpxTransport"]
 
 _TIMEOUT = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
 
@@ -81,21 +79,6 @@ class AsyncHttpxTransport:
                 return _response(resp.status_code, resp.headers, bytes(body))
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__} talking to the server") from exc
-
-
-_default: HttpxTransport | None = None
-_default_lock = threading.Lock()
-
-
-def default_transport() -> HttpxTransport:
-    """The process-wide transport for token requests when the caller gives no client: its
-    own connection pool, separate from the API traffic (RFC 9700 §4.12; CVE-2024-35195)."""
-    global _default  # noqa: PLW0603 - a lazily built process-wide pool
-    with _default_lock:
-        if _default is None:
-            _default = HttpxTransport()
-            atexit.register(_default.close)
-        return _default
 
 
 class BearerAuth(httpx.Auth):
