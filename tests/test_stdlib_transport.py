@@ -402,3 +402,13 @@ def test_socks_proxies_need_a_configured_client(make: Any) -> None:
     transport = make(proxies={"https": "socks5://127.0.0.1:1080"})
     with pytest.raises(ConfigurationError, match="socks5"):
         get(transport, "https://issuer.example/token")
+
+
+def test_a_context_that_does_not_verify_is_refused() -> None:
+    lax = ssl.create_default_context()
+    lax.check_hostname = False
+    with pytest.raises(ConfigurationError, match="does not verify"):
+        StdlibTransport(ssl_context=lax)
+    lax.verify_mode = ssl.CERT_NONE
+    with pytest.raises(ConfigurationError, match="does not verify"):
+        StdlibTransport(ssl_context=lax)

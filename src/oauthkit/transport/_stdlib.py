@@ -59,7 +59,8 @@ def env_proxies() -> dict[str, str]:
 class StdlibTransport:
     """Sends through ``http.client`` connections, kept alive and reused per server.
 
-    ``ssl_context``: used for ``https://`` (default: :func:`default_ssl_context`);
+    ``ssl_context``: used for ``https://`` (default: :func:`default_ssl_context`); one
+    that skips certificate or host-name verification is refused (SECURITY.md C48);
     ``proxies``: ``{"http": url, "https": url, "all": url, "no": "host,host"}`` (default:
     from the environment); ``timeout``: (connect, read) seconds. Thread-safe: a connection
     serves one request at a time.
@@ -72,6 +73,13 @@ class StdlibTransport:
         proxies: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
     ) -> None:
+        if ssl_context is not None and (
+            ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname
+        ):
+            raise ConfigurationError(
+                "this SSL context does not verify certificates and host names; oauthkit "
+                "will not send credentials over it (RFC 6749 §10.9)"
+            )
         self._ssl = ssl_context
         self._proxies = dict(env_proxies() if proxies is None else proxies)
         self._connect_timeout, self._read_timeout = timeout
