@@ -205,7 +205,8 @@ class RedisStore:
                 yield
             finally:
                 stop.set()
-                watchdog.join()
+                # bounded: a watchdog stuck on a dead server must not wedge the release
+                watchdog.join(self._lease_ms / 1000)
                 with contextlib.suppress(redis.RedisError):
                     self._r.eval(_UNLOCK, 1, name, token)
 
