@@ -44,6 +44,10 @@ REPO = BENCH_DIR.parent
 SCENARIO_DIR = BENCH_DIR / "scenarios"
 VENV = BENCH_DIR / ".venv-peers"
 MARKER = VENV / ".requirements-sha256"
+CLASSIC_VENV = BENCH_DIR / ".venv-oauth2client3"
+CLASSIC_PEER = "oauth2client==3.0.0"
+"""The last oauth2client with ``contrib.multistore_file``: its own environment, since it
+cannot live beside 4.1.3."""
 
 PEERS = (
     "oauth2client==4.1.3",
@@ -73,6 +77,7 @@ class Scenario:
     script: str
     budget: float
     args: tuple[str, ...] = ()
+    classic: bool = False  # also gets --classic-python (oauth2client 3.0.0)
 
 
 SCENARIOS = (
@@ -84,7 +89,7 @@ SCENARIOS = (
              args=("--processes", "32", "--reps", "2")),
     Scenario("cold_start", "cold_start.py", budget=60),
     Scenario("sa_assertions", "sa_assertions.py", budget=45),
-    Scenario("store_scaling", "store_scaling.py", budget=30),
+    Scenario("store_scaling", "store_scaling.py", budget=90, classic=True),
 )
 
 NOT_IMPLEMENTED: tuple[tuple[str, str], ...] = ()
@@ -134,6 +139,22 @@ def ensure_peers_venv() -> Path:
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
     subprocess.run([*pip, *PEERS, "-e", str(REPO)], check=True, timeout=PIP_TIMEOUT)
     MARKER.write_text(key + "\n")
+    return python
+
+
+def ensure_classic_venv() -> Path:
+    """An interpreter holding oauth2client 3.0.0 only (for ``contrib.multistore_file``)."""
+    python = CLASSIC_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    marker = CLASSIC_VENV / ".requirements"
+    if python.exists() and marker.exists() and marker.read_text().strip() == CLASSIC_PEER:
+        return python
+    log(f"peers: creating {CLASSIC_VENV.relative_to(REPO)} ({CLASSIC_PEER})")
+    if CLASSIC_VENV.exists():
+        shutil.rmtree(CLASSIC_VENV)
+    subprocess.run([sys.executable, "-m", "venv", str(CLASSIC_VENV)], check=True, timeout=300)
+    subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", "install", "-q",
+                    CLASSIC_PEER], check=True, timeout=PIP_TIMEOUT)
+    marker.write_text(CLASSIC_PEER + "\n")
     return python
 
 
@@ -206,12 +227,14 @@ def machine() -> dict[str, str]:
 # --- running the scenarios -----------------------------------------------------------------
 
 
-def run_scenario(python: Path, scenario: Scenario, quick: bool, no_peers: bool
-                 ) -> dict[str, Any]:
+def run_scenario(python: Path, scenario: Scenario, quick: bool, no_peers: bool,
+                 classic: Path | None = None) -> dict[str, Any]:
     """The scenario's JSON document, or ``{"error": ...}``: a failed scenario is reported
     as failed, never given figures."""
     command = [str(python), str(SCENARIO_DIR / scenario.script), *scenario.args,
                "--budget", str(scenario.budget)]
+    if scenario.classic and classic is not None:
+        command += ["--classic-python", str(classic)]
     if quick:
         command.append("--quick")
     if no_peers:
@@ -355,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only.split(",")]
     started = time.perf_counter()
     python = Path(sys.executable) if args.no_peers else ensure_peers_venv()
+    classic = (
+        ensure_classic_venv()
+        if not args.no_peers and any(s.classic for s in chosen)
+        else None
+    )
     context = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/run.py" + "".join(
@@ -363,9 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         "python": _run_text([str(python), "-c", "import sys; print(sys.version)"]).strip()
         or platform.python_version(),
         "machine": machine(),
-        "versions": library_versions(python),
+        "versions": library_versions(python)
+        + ([f"{CLASSIC_PEER} (own environment, store_scaling)"] if classic else []),
     }
-    results = [run_scenario(python, s, args.quick, args.no_peers) for s in chosen]
+    results = [run_scenario(python, s, args.quick, args.no_peers, classic) for s in chosen]
     if hasattr(os, "getloadavg"):
         context["machine"]["load average at end"] = " ".join(
             f"{x:.2f}" for x in os.getloadavg())
