@@ -132,7 +132,8 @@ def test_overhead_covers_every_transport_in_both_settings() -> None:
     assert document["server"]["token_requests"] == 0  # valid tokens: no refresh at all
     assert {r["transport"] for r in isolated["rows"]} == {"requests", "httpx"}
     for row in isolated["rows"]:
-        assert row["added_us"] == round(row["oauthkit_us"] - row["bare_us"], 2)
+        # the difference of the unrounded figures, so within a rounding step of theirs
+        assert abs(row["added_us"] - (row["oauthkit_us"] - row["bare_us"])) <= 0.011
     judged = [s for s in document["summary"] if "in-process" in s["what"]]
     assert all(isinstance(s["met"], bool) for s in judged)
 
