@@ -315,7 +315,9 @@ class IdTokenError(OAuthError):
 
 
 class StorageError(OAuthError):
-    """A credential store failed; the stored data is unchanged."""
+    """A credential store failed. The stored record is whole: the old one, or, when the
+    failure came after the commit (an fsync error, a lost connection), possibly the new
+    one; never a partial record. Re-read before deciding which."""
 
     default_error = "storage_error"
 
